@@ -1,0 +1,190 @@
+"""The incremental-ingest manifest: what each indexed file looked like and which chunks it owns.
+
+The manifest (SQLite, in the knowledge-base folder) is the source of truth for what the index should hold.
+Writes to the vector store and the lexical index cannot share its transaction, so every change is bracketed:
+``begin`` records the chunk ids a file is about to get as *pending* before any store is touched, and
+``commit`` swaps them in afterwards. A run that dies in between leaves the pending ids behind; the next run
+sees them, removes whatever they and the old ids left in the stores that no file owns, and re-indexes the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["FileRecord", "FileStatus", "Manifest"]
+
+FileStatus = Literal["indexed", "pending", "failed"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    source      TEXT PRIMARY KEY,
+    root        TEXT NOT NULL DEFAULT '',
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    error       TEXT NOT NULL DEFAULT '',
+    chunk_ids   TEXT NOT NULL DEFAULT '[]',
+    pending_ids TEXT NOT NULL DEFAULT '[]',
+    updated_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One source file as the manifest last saw it."""
+
+    source: str
+    root: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    status: FileStatus
+    error: str
+    chunk_ids: tuple[str, ...]
+    pending_ids: tuple[str, ...]
+    updated_at: float
+
+
+class Manifest:
+    """SQLite-backed record of indexed files, keyed by source path relative to the ingested root."""
+
+    def __init__(self, path: Path) -> None:
+        """Open (creating if needed) the manifest at ``path``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # The server calls in from worker threads; SQLite serialises writers itself.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Release the database handle."""
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @staticmethod
+    def _record(row: tuple[str, str, int, int, str, str, str, str, str, float]) -> FileRecord:
+        source, root, size, mtime_ns, sha256, status, error, chunk_ids, pending_ids, updated_at = row
+        return FileRecord(
+            source=source,
+            root=root,
+            size=size,
+            mtime_ns=mtime_ns,
+            sha256=sha256,
+            status=status,  # type: ignore[arg-type]
+            error=error,
+            chunk_ids=tuple(json.loads(chunk_ids)),
+            pending_ids=tuple(json.loads(pending_ids)),
+            updated_at=updated_at,
+        )
+
+    _COLUMNS = "source, root, size, mtime_ns, sha256, status, error, chunk_ids, pending_ids, updated_at"
+
+    def get(self, source: str) -> FileRecord | None:
+        """The record for ``source``, or None when the file was never seen."""
+        row = self._db.execute(f"SELECT {self._COLUMNS} FROM files WHERE source = ?", (source,)).fetchone()
+        return self._record(row) if row else None
+
+    def records(self) -> dict[str, FileRecord]:
+        """Every record, by source."""
+        rows = self._db.execute(f"SELECT {self._COLUMNS} FROM files ORDER BY source").fetchall()
+        return {row[0]: self._record(row) for row in rows}
+
+    def begin(
+        self, source: str, *, root: str, size: int, mtime_ns: int, sha256: str, pending_ids: list[str]
+    ) -> None:
+        """Announce the chunk ids ``source`` is about to get, before any store is written."""
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE files SET status='pending', pending_ids=?, updated_at=? WHERE source=?",
+                (json.dumps(pending_ids), time.time(), source),
+            ).rowcount
+            if not updated:
+                db.execute(
+                    "INSERT INTO files (source, root, size, mtime_ns, sha256, status, pending_ids, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+                    (source, root, size, mtime_ns, sha256, json.dumps(pending_ids), time.time()),
+                )
+
+    def commit(
+        self, source: str, *, root: str, size: int, mtime_ns: int, sha256: str, chunk_ids: list[str]
+    ) -> None:
+        """Record that the stores now hold exactly ``chunk_ids`` for ``source``."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO files (source, root, size, mtime_ns, sha256, status, error, chunk_ids, pending_ids, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, 'indexed', '', ?, '[]', ?) "
+                "ON CONFLICT(source) DO UPDATE SET root=excluded.root, size=excluded.size, mtime_ns=excluded.mtime_ns, "
+                "sha256=excluded.sha256, status='indexed', error='', chunk_ids=excluded.chunk_ids, "
+                "pending_ids='[]', updated_at=excluded.updated_at",
+                (source, root, size, mtime_ns, sha256, json.dumps(chunk_ids), time.time()),
+            )
+
+    def touch(self, source: str, *, size: int, mtime_ns: int) -> None:
+        """Remember a new size/mtime for a file whose content hash did not change."""
+        with self._transaction() as db:
+            db.execute("UPDATE files SET size=?, mtime_ns=? WHERE source=?", (size, mtime_ns, source))
+
+    def fail(self, source: str, *, root: str, size: int, mtime_ns: int, sha256: str, error: str) -> None:
+        """Record a file that could not be indexed; it owns no chunks and is retried when it changes."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO files (source, root, size, mtime_ns, sha256, status, error, chunk_ids, pending_ids, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, 'failed', ?, '[]', '[]', ?) "
+                "ON CONFLICT(source) DO UPDATE SET root=excluded.root, size=excluded.size, mtime_ns=excluded.mtime_ns, "
+                "sha256=excluded.sha256, status='failed', error=excluded.error, chunk_ids='[]', "
+                "pending_ids='[]', updated_at=excluded.updated_at",
+                (source, root, size, mtime_ns, sha256, error, time.time()),
+            )
+
+    def remove(self, source: str) -> None:
+        """Forget ``source`` once its chunks are gone from the stores."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM files WHERE source=?", (source,))
+
+    def owned_ids(self) -> set[str]:
+        """Chunk ids the stores must hold: those of every committed file."""
+        owned: set[str] = set()
+        for (chunk_ids,) in self._db.execute("SELECT chunk_ids FROM files WHERE status='indexed'"):
+            owned.update(json.loads(chunk_ids))
+        return owned
+
+    def interrupted(self) -> list[FileRecord]:
+        """Files whose last write never committed (a crash or Ctrl-C mid-ingest)."""
+        return [record for record in self.records().values() if record.status == "pending"]
+
+    def get_meta(self, key: str) -> str | None:
+        """A knowledge-base-wide value, such as the embedding model that built it."""
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a knowledge-base-wide value."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (key, value),
+            )

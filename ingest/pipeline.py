@@ -1,0 +1,485 @@
+"""Incremental ingest: files in, chunks with stable ids out to the vector store and the lexical index.
+
+Unchanged files cost one ``stat``; changed files are re-chunked and only chunk texts that no store holds
+yet are embedded; files gone from the folder leave the index. The manifest brackets every write (see
+``ingest.manifest``), and a run that finds an interrupted one sweeps the stores back to exactly what the
+manifest owns, so a crash or Ctrl-C at any moment converges on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+
+from ingest.loaders import load_file
+from ingest.manifest import FileRecord, Manifest
+from ingest.splitting import split_blocks
+from kb.errors import IngestError
+
+__all__ = [
+    "ChunkStore",
+    "FileFailure",
+    "IngestProgress",
+    "IngestReport",
+    "Ingestor",
+    "LexicalStore",
+    "chunk_id",
+    "content_hash",
+]
+
+logger = logging.getLogger(__name__)
+
+_HASH_BLOCK = 1 << 20
+
+
+class ChunkStore(Protocol):
+    """Where chunks and their vectors live (``rag.store.ChromaChunkStore``)."""
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]],
+        vectors: Sequence[Sequence[float]],
+    ) -> None:
+        """Insert or replace chunks by id."""
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove chunks; unknown ids are ignored."""
+
+    def vectors_by_content_hash(self, hashes: Sequence[str]) -> dict[str, list[float]]:
+        """Vectors already stored for chunk texts with these content hashes."""
+
+    def all_ids(self) -> set[str]:
+        """Every chunk id in the store."""
+
+    def texts(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Text and metadata of stored chunks, by id."""
+
+
+class LexicalStore(Protocol):
+    """The keyword index kept in step with the vector store (``rag.lexical.LexicalIndex``)."""
+
+    def upsert(self, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[Mapping[str, Any]]) -> None:
+        """Insert or replace documents by id."""
+
+    def delete(self, ids: Iterable[str]) -> None:
+        """Remove documents; unknown ids are ignored."""
+
+    def ids(self) -> set[str]:
+        """Every indexed id."""
+
+    def save(self) -> None:
+        """Persist atomically."""
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A file that could not be indexed, and why (one line)."""
+
+    source: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[FileFailure] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    chunks_embedded: int = 0
+    recovered: bool = False
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+
+class IngestProgress(Protocol):
+    """Receives progress so a front end can draw a bar; the library itself never prints."""
+
+    def start(self, files: int) -> None:
+        """Ingest is about to look at this many files."""
+
+    def file_done(self, source: str, chunks: int) -> None:
+        """One file finished (indexed, unchanged, or failed)."""
+
+
+def content_hash(text: str) -> str:
+    """Hash of a chunk's text: identical texts share one embedding across files and runs."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def chunk_id(source: str, text_hash: str, occurrence: int) -> str:
+    """Stable id of a chunk.
+
+    Built from the source, the text and the how-manyth repeat of that text in the file, not the chunk's
+    position, so editing the start of a file keeps the ids (and the stored vectors) of untouched chunks.
+    """
+    return hashlib.sha256(f"{source}\x00{text_hash}\x00{occurrence}".encode()).hexdigest()[:32]
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a file, read in blocks so large files stay out of memory."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    path: Path
+    source: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class _Prepared:
+    candidate: _Candidate
+    sha256: str
+    ids: list[str]
+    texts: list[str]
+    hashes: list[str]
+    metadatas: list[dict[str, Any]]
+    is_new: bool
+
+
+class Ingestor:
+    """Runs incremental ingest for one knowledge base over ready-made stores and an embedder."""
+
+    def __init__(
+        self,
+        *,
+        manifest: Manifest,
+        store: ChunkStore,
+        lexical: LexicalStore,
+        embeddings: Embeddings,
+        chunk_size: int,
+        chunk_overlap: int,
+        batch_size: int = 32,
+    ) -> None:
+        """Wire the ingestor.
+
+        Args:
+            manifest: the knowledge base's manifest.
+            store: vector store for chunks.
+            lexical: keyword index kept in step with the store.
+            embeddings: passage embedder.
+            chunk_size: maximum chunk length in characters.
+            chunk_overlap: characters shared by neighbouring chunks.
+            batch_size: chunks embedded and written per step; a step is also the unit of crash recovery.
+        """
+        self.manifest = manifest
+        self.store = store
+        self.lexical = lexical
+        self.embeddings = embeddings
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        self.batch_size = batch_size
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        root: Path,
+        *,
+        files: Sequence[Path] | None = None,
+        delete_missing: bool = True,
+        progress: IngestProgress | None = None,
+    ) -> IngestReport:
+        """Bring the index in step with the files under ``root``.
+
+        Args:
+            root: folder (or single file) whose documents are indexed; sources are stored relative to it.
+            files: only these files under root (the rest of root's records are left alone).
+            delete_missing: drop files that this root indexed before and that are gone now.
+            progress: optional progress receiver.
+
+        Returns:
+            What was added, updated, unchanged, removed and failed.
+
+        Raises:
+            IngestError: root does not exist.
+        """
+        started = time.perf_counter()
+        report = IngestReport()
+        root = root.resolve()
+        if not root.exists():
+            raise IngestError(f"no such file or folder: {root}")
+        base = root.parent if root.is_file() else root
+        root_key = str(root)
+        interrupted = self.manifest.interrupted()
+        # A kill between a store write and the lexical save leaves the two out of step with no pending row.
+        needs_sweep = bool(interrupted) or self.lexical.ids() != self.manifest.owned_ids()
+        report.recovered = needs_sweep
+        if needs_sweep:
+            logger.warning("recovering interrupted ingest files=%d", len(interrupted))
+
+        if files is None:
+            candidates = list(self._scan(root, base, report))
+        else:
+            candidates = [self._candidate(Path(f).resolve(), base) for f in files]
+        records = self.manifest.records()
+        if progress:
+            progress.start(len(candidates))
+
+        seen: set[str] = set()
+        batch: list[_Prepared] = []
+        batch_chunks = 0
+        try:
+            for candidate in candidates:
+                seen.add(candidate.source)
+                prepared = self._prepare(candidate, records.get(candidate.source), root_key, report)
+                if prepared is None:
+                    if progress:
+                        progress.file_done(candidate.source, 0)
+                    continue
+                batch.append(prepared)
+                batch_chunks += len(prepared.ids)
+                if batch_chunks >= self.batch_size:
+                    self._write(batch, root_key, report, progress)
+                    batch, batch_chunks = [], 0
+            self._write(batch, root_key, report, progress)
+
+            if delete_missing and files is None:
+                for source, record in records.items():
+                    if record.root == root_key and source not in seen:
+                        self._remove(record)
+                        report.removed.append(source)
+            if needs_sweep:
+                self._sweep(report)
+        finally:
+            self.lexical.save()
+        report.seconds = time.perf_counter() - started
+        logger.info(
+            "ingest done root=%s added=%d updated=%d unchanged=%d removed=%d failed=%d chunks=%d seconds=%.2f",
+            root,
+            len(report.added),
+            len(report.updated),
+            len(report.unchanged),
+            len(report.removed),
+            len(report.failed),
+            report.chunks_written,
+            report.seconds,
+        )
+        return report
+
+    def remove(self, source: str) -> bool:
+        """Drop one document and its chunks; returns False when the manifest does not know it."""
+        record = self.manifest.get(source)
+        if record is None:
+            return False
+        self._remove(record)
+        self.lexical.save()
+        return True
+
+    def sweep(self) -> IngestReport:
+        """Make both stores hold exactly the manifest's chunks (after a crash, or on demand)."""
+        report = IngestReport()
+        self._sweep(report)
+        self.lexical.save()
+        return report
+
+    # -- scanning ---------------------------------------------------------------------------------
+
+    def _scan(self, root: Path, base: Path, report: IngestReport) -> Iterator[_Candidate]:
+        if root.is_file():
+            yield self._candidate(root, base)
+            return
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                yield self._candidate(Path(dirpath) / name, base)
+
+    @staticmethod
+    def _candidate(path: Path, base: Path) -> _Candidate:
+        stat = path.stat()
+        return _Candidate(path=path, source=path.relative_to(base).as_posix(), size=stat.st_size,
+                          mtime_ns=stat.st_mtime_ns)
+
+    # -- per-file work ----------------------------------------------------------------------------
+
+    def _prepare(
+        self, candidate: _Candidate, record: FileRecord | None, root_key: str, report: IngestReport
+    ) -> _Prepared | None:
+        """Decide what a file needs; load and split it when it changed. None means nothing to write."""
+        if (
+            record is not None
+            and record.status != "pending"
+            and record.size == candidate.size
+            and record.mtime_ns == candidate.mtime_ns
+        ):
+            if record.status == "failed":
+                report.failed.append(FileFailure(candidate.source, record.error))
+            else:
+                report.unchanged.append(candidate.source)
+            return None
+        try:
+            sha = file_sha256(candidate.path)
+        except OSError as e:
+            report.failed.append(FileFailure(candidate.source, f"cannot read file: {e.strerror or e}"))
+            return None
+        if record is not None and record.status == "indexed" and record.sha256 == sha:
+            self.manifest.touch(candidate.source, size=candidate.size, mtime_ns=candidate.mtime_ns)
+            report.unchanged.append(candidate.source)
+            return None
+        try:
+            chunks = self._chunk(candidate)
+        except IngestError as e:
+            reason = str(e)
+            logger.warning("ingest failed source=%s reason=%s", candidate.source, reason)
+            if record is not None and record.chunk_ids:
+                self._retract(record, root_key)
+            self.manifest.fail(
+                candidate.source, root=root_key, size=candidate.size, mtime_ns=candidate.mtime_ns, sha256=sha,
+                error=reason,
+            )
+            report.failed.append(FileFailure(candidate.source, reason))
+            return None
+        texts = [chunk.page_content for chunk in chunks]
+        hashes = [content_hash(text) for text in texts]
+        occurrences: dict[str, int] = {}
+        ids: list[str] = []
+        metadatas: list[dict[str, Any]] = []
+        for index, (chunk, text_hash) in enumerate(zip(chunks, hashes, strict=True)):
+            occurrence = occurrences.get(text_hash, 0)
+            occurrences[text_hash] = occurrence + 1
+            ids.append(chunk_id(candidate.source, text_hash, occurrence))
+            metadatas.append(_chunk_metadata(chunk, candidate, index, text_hash))
+        return _Prepared(candidate, sha, ids, texts, hashes, metadatas,
+                         is_new=record is None or record.status != "indexed")
+
+    def _chunk(self, candidate: _Candidate) -> list[Document]:
+        blocks = load_file(candidate.path)
+        chunks = split_blocks(blocks, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+        if not chunks:
+            raise IngestError("no text found in the document")
+        return chunks
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def _write(
+        self, batch: list[_Prepared], root_key: str, report: IngestReport, progress: IngestProgress | None
+    ) -> None:
+        if not batch:
+            return
+        vectors = self._vectors_for(batch, report)
+        for item in batch:
+            candidate = item.candidate
+            previous = self.manifest.get(candidate.source)
+            old_ids = set(previous.chunk_ids) if previous else set()
+            self.manifest.begin(
+                candidate.source, root=root_key, size=candidate.size, mtime_ns=candidate.mtime_ns,
+                sha256=item.sha256, pending_ids=item.ids,
+            )
+            fresh = [i for i, chunk in enumerate(item.ids) if chunk not in old_ids]
+            if fresh:
+                self.store.upsert(
+                    [item.ids[i] for i in fresh],
+                    [item.texts[i] for i in fresh],
+                    [item.metadatas[i] for i in fresh],
+                    [vectors[item.hashes[i]] for i in fresh],
+                )
+                self.lexical.upsert(
+                    [item.ids[i] for i in fresh], [item.texts[i] for i in fresh], [item.metadatas[i] for i in fresh]
+                )
+            stale = sorted(old_ids - set(item.ids))
+            self._delete_ids(stale)
+            self.manifest.commit(
+                candidate.source, root=root_key, size=candidate.size, mtime_ns=candidate.mtime_ns,
+                sha256=item.sha256, chunk_ids=item.ids,
+            )
+            report.chunks_written += len(fresh)
+            report.chunks_deleted += len(stale)
+            (report.added if item.is_new else report.updated).append(candidate.source)
+            logger.info("indexed source=%s chunks=%d new=%d stale=%d", candidate.source, len(item.ids),
+                        len(fresh), len(stale))
+            if progress:
+                progress.file_done(candidate.source, len(item.ids))
+
+    def _vectors_for(self, batch: list[_Prepared], report: IngestReport) -> dict[str, list[float]]:
+        """One vector per distinct chunk text: reuse stored ones, embed only texts never seen."""
+        text_by_hash: dict[str, str] = {}
+        for item in batch:
+            text_by_hash.update(zip(item.hashes, item.texts, strict=True))
+        vectors = self.store.vectors_by_content_hash(list(text_by_hash))
+        missing = [h for h in text_by_hash if h not in vectors]
+        if missing:
+            started = time.perf_counter()
+            embedded = self.embeddings.embed_documents([text_by_hash[h] for h in missing])
+            report.embed_seconds += time.perf_counter() - started
+            vectors.update(zip(missing, embedded, strict=True))
+            report.chunks_embedded += len(missing)
+        return vectors
+
+    def _delete_ids(self, ids: list[str]) -> None:
+        if ids:
+            self.store.delete(ids)
+            self.lexical.delete(ids)
+
+    def _retract(self, record: FileRecord, root_key: str) -> None:
+        """Delete a file's chunks under a pending bracket, so a crash midway is recovered next run."""
+        self.manifest.begin(
+            record.source, root=root_key, size=record.size, mtime_ns=record.mtime_ns, sha256=record.sha256,
+            pending_ids=[],
+        )
+        self._delete_ids(sorted(set(record.chunk_ids) | set(record.pending_ids)))
+
+    def _remove(self, record: FileRecord) -> None:
+        self._retract(record, record.root)
+        self.manifest.remove(record.source)
+        logger.info("removed source=%s chunks=%d", record.source, len(record.chunk_ids))
+
+    def _sweep(self, report: IngestReport) -> None:
+        """Delete what no committed file owns; restore lexical entries the last crash lost."""
+        owned = self.manifest.owned_ids()
+        orphans = sorted(self.store.all_ids() - owned)
+        if orphans:
+            self.store.delete(orphans)
+        lexical_ids = self.lexical.ids()
+        lexical_orphans = lexical_ids - owned
+        if lexical_orphans:
+            self.lexical.delete(lexical_orphans)
+        lexical_missing = sorted(owned - lexical_ids)
+        if lexical_missing:
+            found = self.store.texts(lexical_missing)
+            self.lexical.upsert(list(found), [t for t, _ in found.values()], [m for _, m in found.values()])
+        for record in self.manifest.interrupted():
+            # Its chunks were just swept; the next run re-indexes it from disk.
+            self.manifest.remove(record.source)
+        report.chunks_deleted += len(orphans)
+        logger.info("sweep orphans=%d lexical_orphans=%d lexical_restored=%d", len(orphans),
+                    len(lexical_orphans), len(lexical_missing))
+
+
+def _chunk_metadata(chunk: Document, candidate: _Candidate, index: int, text_hash: str) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "source": candidate.source,
+        "suffix": candidate.path.suffix.lower().lstrip(".") or "none",
+        "chunk_index": index,
+        "start": int(chunk.metadata.get("start", 0)),
+        "content_hash": text_hash,
+    }
+    if chunk.metadata.get("page") is not None:
+        metadata["page"] = int(chunk.metadata["page"])
+    if chunk.metadata.get("headings"):
+        metadata["headings"] = str(chunk.metadata["headings"])
+    return metadata
+

