@@ -1,0 +1,121 @@
+"""``KbRetriever``: dense, BM25 or hybrid retrieval over one knowledge base, as a LangChain retriever.
+
+Every returned document carries ``metadata["score"]``: the cosine similarity between the question and the
+passage under the knowledge base's embedding model, in every mode (passages found only by keywords are
+scored the same way). ``score_threshold`` applies to that number, so its meaning does not change with the
+mode. Ranking uses the mode's own order: the dense ranking, the BM25 ranking, or their weighted
+reciprocal-rank fusion.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+
+from rag.fusion import collapse_near_duplicates, reciprocal_rank_fusion
+
+if TYPE_CHECKING:
+    from rag.lexical import LexicalIndex
+    from rag.rerank import CrossEncoderReranker
+    from rag.store import ChromaChunkStore, StoredChunk
+
+__all__ = ["KbRetriever", "RetrievalMode"]
+
+logger = logging.getLogger(__name__)
+
+RetrievalMode = Literal["dense", "bm25", "hybrid"]
+
+_CANDIDATES_PER_RESULT = 5
+_MIN_CANDIDATES = 20
+
+
+class KbRetriever(BaseRetriever):
+    """Finds the passages of a knowledge base that answer a question.
+
+    Example:
+        .. code-block:: python
+
+            retriever = kb.retriever(k=4, mode="hybrid")
+            docs = retriever.invoke("ChatGLM-6B 需要多少显存？")
+            docs[0].metadata["source"], docs[0].metadata["score"]
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: Any = Field(description="The knowledge base's ChromaChunkStore.")
+    lexical: Any = Field(default=None, description="The knowledge base's LexicalIndex; needed for bm25/hybrid.")
+    k: int = Field(default=4, gt=0, description="Passages returned.")
+    mode: RetrievalMode = Field(default="hybrid", description="dense, bm25 or hybrid.")
+    score_threshold: float = Field(default=0.0, description="Minimum cosine similarity a passage needs.")
+    dense_weight: float = Field(default=1.0, ge=0.0)
+    bm25_weight: float = Field(default=1.0, ge=0.0)
+    rrf_k: int = Field(default=60, gt=0)
+    where: dict[str, Any] | None = Field(default=None, description="Chroma metadata filter.")
+    predicate: Callable[[Mapping[str, Any]], bool] | None = Field(
+        default=None, description="The same filter as a function of chunk metadata, for the lexical side."
+    )
+    reranker: Any = Field(default=None, description="Optional CrossEncoderReranker applied to the candidates.")
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        store: ChromaChunkStore = self.store
+        pool = max(self.k * _CANDIDATES_PER_RESULT, _MIN_CANDIDATES)
+        query_vector = store.embeddings.embed_query(query)
+        chunks: dict[str, StoredChunk] = {}
+        rankings: list[list[str]] = []
+        weights: list[float] = []
+
+        if self.mode in ("dense", "hybrid"):
+            dense = store.search(query_vector, pool, where=self.where)
+            chunks.update((chunk.id, chunk) for chunk in dense)
+            rankings.append([chunk.id for chunk in dense])
+            weights.append(self.dense_weight)
+        if self.mode in ("bm25", "hybrid"):
+            lexical: LexicalIndex | None = self.lexical
+            if lexical is None:
+                raise ValueError(f"retrieval mode {self.mode!r} needs a lexical index")
+            hits = lexical.search(query, pool, where=self.predicate)
+            rankings.append([chunk_id for chunk_id, _ in hits])
+            weights.append(self.bm25_weight)
+
+        fused = reciprocal_rank_fusion(rankings, weights=weights, k=self.rrf_k)
+        order = [chunk_id for chunk_id, _ in fused]
+        missing = [chunk_id for chunk_id in order if chunk_id not in chunks]
+        if missing:
+            similarities = store.similarities(query_vector, missing)
+            for chunk in store.get(missing):
+                chunks[chunk.id] = _with_similarity(chunk, similarities.get(chunk.id, 0.0))
+        kept = collapse_near_duplicates(
+            [(chunk_id, score) for chunk_id, score in fused if chunk_id in chunks],
+            {chunk_id: chunks[chunk_id].text for chunk_id in chunks},
+        )
+        order = [chunk_id for chunk_id, _ in kept]
+        if self.reranker is not None:
+            reranker: CrossEncoderReranker = self.reranker
+            order = reranker.rerank(query, order, {chunk_id: chunks[chunk_id].text for chunk_id in order})
+
+        results: list[Document] = []
+        for rank, chunk_id in enumerate(order, start=1):
+            chunk = chunks[chunk_id]
+            if chunk.similarity < self.score_threshold:
+                continue
+            metadata = dict(chunk.metadata)
+            metadata.update(id=chunk.id, score=chunk.similarity, rank=rank)
+            results.append(Document(page_content=chunk.text, metadata=metadata, id=chunk.id))
+            if len(results) == self.k:
+                break
+        logger.debug("retrieved mode=%s query_len=%d results=%d", self.mode, len(query), len(results))
+        return results
+
+
+def _with_similarity(chunk: StoredChunk, similarity: float) -> StoredChunk:
+    from rag.store import StoredChunk
+
+    return StoredChunk(chunk.id, chunk.text, chunk.metadata, similarity=similarity)

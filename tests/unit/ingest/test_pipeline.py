@@ -1,0 +1,183 @@
+"""Incremental ingest on real parts: real loaders, the real e5 embedder, an embedded Chroma, BM25."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ingest.manifest import Manifest
+from ingest.pipeline import Ingestor
+from rag.embeddings import E5Embeddings
+from rag.lexical import LexicalIndex
+from rag.store import ChromaChunkStore, chroma_client
+
+
+class CountingEmbeddings(E5Embeddings):
+    """The real default embedder, counting the texts it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded.extend(texts)
+        return super().embed_documents(texts)
+
+
+@pytest.fixture(scope="module")
+def counting() -> CountingEmbeddings:
+    return CountingEmbeddings()
+
+
+def _ingestor(home: Path, embeddings: CountingEmbeddings) -> Ingestor:
+    store = ChromaChunkStore(chroma_client(persist_directory=home / "chroma"), "kb_test", embeddings)
+    return Ingestor(
+        manifest=Manifest(home / "manifest.sqlite3"),
+        store=store,
+        lexical=LexicalIndex(home / "lexical"),
+        embeddings=embeddings,
+        chunk_size=200,
+        chunk_overlap=0,
+        batch_size=8,
+    )
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    _write(root / "alpha.md", "# Alpha\n\nThe alpha reactor runs at 42 kelvin.\n\nIt was built in 1999.\n")
+    _write(root / "beta.txt", "量子计算机使用量子比特。\n\n它们在低温下运行。\n")
+    _write(root / "sub" / "gamma.txt", "Gamma rays are photons with very high energy.\n")
+    return root
+
+
+def _consistent(ingestor: Ingestor) -> set[str]:
+    owned = ingestor.manifest.owned_ids()
+    assert ingestor.store.all_ids() == owned  # type: ignore[attr-defined]
+    assert ingestor.lexical.ids() == owned
+    return owned
+
+
+def test_cold_ingest_indexes_every_file_with_provenance(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    report = ingestor.ingest(docs)
+    assert sorted(report.added) == ["alpha.md", "beta.txt", "sub/gamma.txt"]
+    assert not report.failed
+    owned = _consistent(ingestor)
+    chunks = ingestor.store.get(sorted(owned))  # type: ignore[attr-defined]
+    assert {c.metadata["source"] for c in chunks} == {"alpha.md", "beta.txt", "sub/gamma.txt"}
+    for chunk in chunks:
+        assert chunk.metadata["content_hash"]
+        assert chunk.metadata["chunk_index"] >= 0
+        assert chunk.metadata["start"] >= 0
+
+
+def test_unchanged_reingest_embeds_nothing(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    ingestor.ingest(docs)
+    before = len(counting.embedded)
+    report = ingestor.ingest(docs)
+    assert len(counting.embedded) == before
+    assert sorted(report.unchanged) == ["alpha.md", "beta.txt", "sub/gamma.txt"]
+    assert report.chunks_written == 0
+
+
+def test_touched_but_identical_file_is_not_reparsed(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    ingestor.ingest(docs)
+    before = len(counting.embedded)
+    os.utime(docs / "alpha.md", ns=(1, 1))
+    report = ingestor.ingest(docs)
+    assert "alpha.md" in report.unchanged
+    assert len(counting.embedded) == before
+    assert ingestor.manifest.get("alpha.md").mtime_ns == 1  # type: ignore[union-attr]
+
+
+def test_edited_file_reembeds_only_its_new_text(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    ingestor.ingest(docs)
+    old_ids = set(ingestor.manifest.get("alpha.md").chunk_ids)  # type: ignore[union-attr]
+    before = len(counting.embedded)
+    _write(docs / "alpha.md", "# Alpha\n\nThe alpha reactor runs at 42 kelvin.\n\nIt was rebuilt in 2024.\n")
+    report = ingestor.ingest(docs)
+    assert report.updated == ["alpha.md"]
+    new_texts = counting.embedded[before:]
+    assert new_texts, "the edited paragraph must be embedded"
+    assert all("2024" in text for text in new_texts)
+    owned = _consistent(ingestor)
+    assert not (old_ids - set(ingestor.manifest.get("alpha.md").chunk_ids)) & owned  # type: ignore[union-attr]
+
+
+def test_removed_file_leaves_the_index(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    ingestor.ingest(docs)
+    gone = set(ingestor.manifest.get("sub/gamma.txt").chunk_ids)  # type: ignore[union-attr]
+    shutil.rmtree(docs / "sub")
+    report = ingestor.ingest(docs)
+    assert report.removed == ["sub/gamma.txt"]
+    assert not gone & ingestor.store.all_ids()  # type: ignore[attr-defined]
+    assert not gone & ingestor.lexical.ids()
+    _consistent(ingestor)
+
+
+def test_no_delete_keeps_missing_files(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    ingestor.ingest(docs)
+    (docs / "beta.txt").unlink()
+    report = ingestor.ingest(docs, delete_missing=False)
+    assert report.removed == []
+    assert ingestor.manifest.get("beta.txt") is not None
+
+
+def test_identical_text_is_embedded_once(tmp_path: Path, counting: CountingEmbeddings) -> None:
+    root = tmp_path / "dup"
+    text = "Shared boilerplate paragraph about licensing terms.\n"
+    _write(root / "one.txt", text)
+    _write(root / "two.txt", text)
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    before = len(counting.embedded)
+    ingestor.ingest(root)
+    assert counting.embedded[before:].count(text.strip()) == 1
+    assert len(_consistent(ingestor)) == 2
+
+
+def test_broken_file_is_reported_and_the_rest_lands(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (docs / "archive.zip").write_bytes(b"PK\x03\x04 not a document")
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    report = ingestor.ingest(docs)
+    failed = {f.source: f.reason for f in report.failed}
+    assert set(failed) == {"broken.pdf", "archive.zip"}
+    assert all(reason and "\n" not in reason for reason in failed.values())
+    assert sorted(report.added) == ["alpha.md", "beta.txt", "sub/gamma.txt"]
+    # A failed file is not retried until it changes, but is still reported.
+    again = ingestor.ingest(docs)
+    assert {f.source for f in again.failed} == {"broken.pdf", "archive.zip"}
+
+
+def test_interrupted_write_is_swept_on_next_run(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+    """A run that died between ``begin`` and ``commit`` leaves orphans; the next run removes them."""
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    ingestor.ingest(docs)
+    record = ingestor.manifest.get("beta.txt")
+    assert record is not None
+    # Reproduce the on-disk state a kill leaves: pending ids announced and written, commit never reached.
+    orphan_text = "这段文字只写进了向量库，清单从未提交。"
+    vector = counting.embed_documents([orphan_text])
+    ingestor.manifest.begin("beta.txt", root=record.root, size=record.size, mtime_ns=record.mtime_ns,
+                            sha256=record.sha256, pending_ids=["orphan-id"])
+    ingestor.store.upsert(["orphan-id"], [orphan_text], [{"source": "beta.txt", "content_hash": "x"}], vector)
+    ingestor.lexical.upsert(["orphan-id"], [orphan_text], [{"source": "beta.txt"}])
+    report = ingestor.ingest(docs)
+    assert report.recovered
+    owned = _consistent(ingestor)
+    assert "orphan-id" not in owned
+    assert ingestor.manifest.get("beta.txt").status == "indexed"  # type: ignore[union-attr]
