@@ -1,0 +1,186 @@
+"""The FastAPI application: ``create_app`` assembles routers, middleware, error handlers and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kb import (
+    ConfigError,
+    DocumentNotFound,
+    EmbeddingMismatch,
+    IngestError,
+    KBError,
+    KnowledgeBaseNotFound,
+    ProviderUnavailable,
+    Settings,
+    UnsupportedFileType,
+    Workspace,
+)
+from server import routes_ask, routes_chatglm, routes_documents, routes_kbs, routes_openai
+from server.access_log import RequestContextMiddleware
+from server.deps import Services, ServicesDep, get_settings, require_api_key
+from server.generation import GenerationQueue, QueueFull
+from server.jobs import IngestJobs
+from server.schemas import ErrorBody, Health
+from server.sessions import SessionStore
+from server.streaming import ClientDisconnected
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+_STATUS_BY_ERROR: list[tuple[type[KBError], int]] = [
+    (UnsupportedFileType, 415),
+    (EmbeddingMismatch, 409),
+    (KnowledgeBaseNotFound, 404),
+    (DocumentNotFound, 404),
+    (ProviderUnavailable, 503),
+    (IngestError, 400),
+    (ConfigError, 400),
+    (KBError, 400),
+]
+_MAX_SESSIONS = 1000
+
+
+def _version() -> str:
+    try:
+        return metadata.version("kb")
+    except metadata.PackageNotFoundError:  # running from a source checkout that was never installed
+        return "0+source"
+
+
+def create_app(workspace: Workspace | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the kb HTTP API.
+
+    Args:
+        workspace: the facade to serve; None builds one from ``settings`` when the app starts (and closes
+            it when the app stops). A workspace passed in is left open for its owner to close.
+        settings: server settings; None takes the workspace's, else ``get_settings()`` (environment).
+
+    Returns:
+        The FastAPI app; serve it with uvicorn, or drive it with ``TestClient`` inside ``with``.
+    """
+    if settings is None:
+        settings = workspace.settings if workspace is not None else get_settings()
+    chosen = settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        current = app.dependency_overrides.get(get_settings, get_settings)()
+        built = workspace is None
+        ws = (
+            workspace
+            if workspace is not None
+            else await anyio.to_thread.run_sync(Workspace.from_settings, current)
+        )
+        services = Services(
+            workspace=ws,
+            queue=GenerationQueue(max_waiting=current.server.queue_size),
+            sessions=SessionStore(max_turns=current.server.session_turns, max_sessions=_MAX_SESSIONS),
+            jobs=IngestJobs(),
+        )
+        app.state.services = services
+        logger.info("server ready kbs=%d queue_size=%d", len(ws.names()), current.server.queue_size)
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(services.jobs.shutdown)
+            if built:
+                ws.close()
+
+    app = FastAPI(
+        title="kb",
+        version=_version(),
+        summary="Question answering over local knowledge bases, with cited sources.",
+        lifespan=lifespan,
+    )
+    app.dependency_overrides[get_settings] = lambda: chosen
+    _add_exception_handlers(app)
+    if settings.server.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware)
+
+    app.include_router(_health_router())
+    secured = [Depends(require_api_key)]
+    unauthorized = {401: {"model": ErrorBody, "description": "Missing or invalid API key."}}
+    for module in (routes_kbs, routes_documents, routes_ask, routes_openai, routes_chatglm):
+        app.include_router(module.router, dependencies=secured, responses=unauthorized)  # type: ignore[arg-type]
+    return app
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/health")
+    def health(services: ServicesDep) -> Health:
+        """Report that the server is up: version, whether the chat model is loaded, KB count, queue length.
+
+        Needs no API key.
+        """
+        return Health(
+            version=_version(),
+            model_loaded=services.workspace.chat_model_loaded,
+            knowledge_bases=len(services.workspace.names()),
+            busy=services.queue.busy,
+            queue_waiting=services.queue.waiting,
+        )
+
+    return router
+
+
+def _error(
+    request: Request, status_code: int, detail: str, kind: str, headers: dict[str, str] | None = None
+) -> Response:
+    request_id = getattr(request.state, "request_id", "")
+    if request.url.path.startswith("/v1/"):
+        # OpenAI clients read {"error": {"message", "type", "code"}}.
+        body: dict[str, object] = {
+            "error": {"message": detail, "type": kind, "code": status_code, "request_id": request_id}
+        }
+        return JSONResponse(body, status_code=status_code, headers=headers)
+    content = ErrorBody(detail=detail, type=kind, request_id=request_id).model_dump()
+    return JSONResponse(content, status_code=status_code, headers=headers)
+
+
+def _add_exception_handlers(app: FastAPI) -> None:
+    async def kb_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, KBError)
+        status_code = next(code for kind, code in _STATUS_BY_ERROR if isinstance(exc, kind))
+        if status_code >= 500:
+            logger.error("provider unavailable request_id=%s error=%s", request.state.request_id, exc)
+        return _error(request, status_code, str(exc), type(exc).__name__)
+
+    async def queue_full(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, QueueFull)
+        headers = {"Retry-After": str(exc.retry_after)}
+        return _error(request, 429, str(exc), "QueueFull", headers)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code in (204, 304):  # pragma: no cover - never raised by kb
+            return Response(status_code=exc.status_code)
+        return _error(request, exc.status_code, str(exc.detail), "HTTPException", dict(exc.headers or {}))
+
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # Nobody reads this; 499 (nginx's "client closed request") makes the access log say what happened.
+        return Response(status_code=499)
+
+    app.add_exception_handler(KBError, kb_error)
+    app.add_exception_handler(QueueFull, queue_full)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(ClientDisconnected, client_gone)

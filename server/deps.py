@@ -1,0 +1,97 @@
+"""FastAPI dependencies: settings, the shared services built by the lifespan, the knowledge base of a path, auth."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from kb import KnowledgeBase, Settings, Workspace
+from kb.knowledge_base import validate_kb_name
+from server.generation import GenerationQueue
+from server.jobs import IngestJobs
+from server.sessions import SessionStore
+
+__all__ = [
+    "KnowledgeBaseDep",
+    "Services",
+    "ServicesDep",
+    "SettingsDep",
+    "get_knowledge_base",
+    "get_services",
+    "get_settings",
+    "require_api_key",
+]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings from the environment and ``KB_CONFIG``, built once; tests override this dependency."""
+    return Settings()  # type: ignore[call-arg]  # every field has a default; mypy cannot see pydantic's
+
+
+@dataclass
+class Services:
+    """What every request shares: the workspace (facade), the model queue, sessions and ingest jobs."""
+
+    workspace: Workspace
+    queue: GenerationQueue
+    sessions: SessionStore
+    jobs: IngestJobs
+
+
+def get_services(request: Request) -> Services:
+    """The services the lifespan built for this app."""
+    services: Services = request.app.state.services
+    return services
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_knowledge_base(
+    services: ServicesDep,
+    kb: Annotated[str, Path(description="Knowledge base name.", max_length=63)],
+) -> KnowledgeBase:
+    """Open the knowledge base named in the path.
+
+    Raises:
+        ConfigError: the name is invalid (400).
+        KnowledgeBaseNotFound: no such knowledge base (404).
+    """
+    return services.workspace.open(validate_kb_name(kb))
+
+
+KnowledgeBaseDep = Annotated[KnowledgeBase, Depends(get_knowledge_base)]
+
+_bearer = HTTPBearer(auto_error=False, description="One of the server's API keys, when it has any.")
+
+
+def require_api_key(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Let the request through when the server has no API keys or it sends one of them as a bearer token.
+
+    Raises:
+        HTTPException: 401 without a valid key.
+    """
+    keys = settings.server.api_keys
+    if not keys:
+        return
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        offered = credentials.credentials.encode("utf-8")
+        # Compare against every key so the time taken does not reveal which one nearly matched.
+        matches = [secrets.compare_digest(offered, key.get_secret_value().encode("utf-8")) for key in keys]
+        if any(matches):
+            return
+    raise HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "missing or invalid API key: send 'Authorization: Bearer <key>'",
+        headers={"WWW-Authenticate": "Bearer"},
+    )

@@ -1,0 +1,133 @@
+"""Ask a knowledge base: a cited answer as JSON, or streamed as server-sent events."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import aclosing
+
+from fastapi import APIRouter, Request, Response
+
+from kb import Answer, KBError, KnowledgeBase, TokenEvent
+from server.deps import KnowledgeBaseDep, ServicesDep
+from server.generation import Ticket
+from server.schemas import AskRequest, AskResponse, ErrorBody
+from server.sessions import SessionStore
+from server.streaming import AnswerEvent, EventStream, answer_events, answer_unless_disconnected, sse
+
+__all__ = ["router"]
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["ask"])
+
+_SSE_DOC = (
+    'Server-sent events, in order: `token` (`{"text"}`, a piece of the answer, repeated), `sources` '
+    '(`{"sources": [...]}`, the passages with their `cited` flags), then `done` (the full answer '
+    'object, as in the JSON reply). On failure an `error` event (`{"detail", "type", "request_id"}`) '
+    "ends the stream instead."
+)
+
+
+@router.post(
+    "/kbs/{kb}/ask",
+    response_model=AskResponse,
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": _SSE_DOC},
+        404: {"model": ErrorBody, "description": "No knowledge base of that name."},
+        429: {
+            "model": ErrorBody,
+            "description": "Too many questions waiting for the model; see Retry-After.",
+        },
+        503: {"model": ErrorBody, "description": "The chat model cannot be loaded or reached."},
+    },
+)
+async def ask(
+    body: AskRequest, request: Request, kb: KnowledgeBaseDep, services: ServicesDep
+) -> AskResponse | Response:
+    """Answer a question from the knowledge base, citing its sources as `[n]` markers.
+
+    The answer's `sources` are the passages the model was shown, numbered like the markers; `cited`
+    tells which ones the answer draws on. When nothing relevant is found the answer is a refusal
+    (`refused: true`) and the model is not called.
+
+    Conversation: send earlier turns as `history` (`[[question, answer], ...]`), or send a
+    `session_id` and the server keeps the last turns for you (its stored history then replaces
+    `history`).
+
+    One model serves every user, so questions wait their turn in order; when too many are waiting the
+    answer is `429` with a `Retry-After` header. A client that disconnects stops its generation.
+
+    With `stream: true` the answer comes as `text/event-stream`, in order: `token` events
+    (`{"text"}`, pieces of the answer), one `sources` event (`{"sources": [...]}` with `cited` flags),
+    then `done` (the whole answer object, as in the JSON reply; its `answer` is authoritative). A
+    failure ends the stream with an `error` event (`{"detail", "type", "request_id"}`).
+    """
+    history = list(body.history)
+    if body.session_id:
+        history = services.sessions.history(kb.name, body.session_id) or history
+    ticket = services.queue.reserve()
+    make_events = _events_factory(kb, body, history)
+    if body.stream:
+        request_id = getattr(request.state, "request_id", "")
+        content = _sse_answer(ticket, make_events, body, kb.name, history, services.sessions, request_id)
+        return EventStream(content, ticket=ticket)
+    answer = await answer_unless_disconnected(request, ticket, make_events)
+    _remember(services.sessions, kb.name, body, history, answer)
+    return AskResponse(**answer.model_dump(), session_id=body.session_id)
+
+
+def _events_factory(
+    kb: KnowledgeBase, body: AskRequest, history: list[tuple[str, str]]
+) -> Callable[[], Iterator[AnswerEvent]]:
+    def make() -> Iterator[AnswerEvent]:
+        return kb.ask_events(
+            body.question,
+            history=history,
+            k=body.k,
+            mode=body.mode,
+            score_threshold=body.score_threshold,
+            source_glob=body.source_glob,
+            file_types=body.file_types,
+        )
+
+    return make
+
+
+def _remember(
+    sessions: SessionStore, kb: str, body: AskRequest, history: list[tuple[str, str]], answer: Answer
+) -> None:
+    if body.session_id:
+        sessions.append(kb, body.session_id, body.question, answer.answer, earlier=history)
+
+
+async def _sse_answer(
+    ticket: Ticket,
+    make_events: Callable[[], Iterator[AnswerEvent]],
+    body: AskRequest,
+    kb: str,
+    history: list[tuple[str, str]],
+    sessions: SessionStore,
+    request_id: str,
+) -> AsyncGenerator[bytes, None]:
+    try:
+        async with aclosing(answer_events(ticket, make_events)) as events:
+            async for event in events:
+                if isinstance(event, TokenEvent):
+                    yield sse("token", {"text": event.text})
+                elif isinstance(event, Answer):
+                    _remember(sessions, kb, body, history, event)
+                    yield sse("sources", {"sources": [source.model_dump() for source in event.sources]})
+                    done = AskResponse(**event.model_dump(), session_id=body.session_id)
+                    yield sse("done", done.model_dump(mode="json"))
+    except Exception as e:  # the stream is the boundary: headers are sent, so report in-band
+        logger.exception("answer stream failed request_id=%s kb=%s", request_id, kb)
+        yield sse(
+            "error", ErrorBody(detail=_describe(e), type=type(e).__name__, request_id=request_id).model_dump()
+        )
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, KBError):
+        return str(error)
+    return "the answer failed inside the server; quote the request id when reporting it"

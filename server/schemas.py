@@ -1,0 +1,192 @@
+"""Request and response bodies of the HTTP API (kb's own routes; OpenAI and ChatGLM shapes live with their routes)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kb import Answer, DocumentInfo, KnowledgeBaseInfo, SearchHit
+
+__all__ = [
+    "AskRequest",
+    "AskResponse",
+    "CreateKnowledgeBase",
+    "DocumentInfo",
+    "ErrorBody",
+    "FileFailureBody",
+    "Health",
+    "IngestJob",
+    "IngestSummary",
+    "KnowledgeBaseInfo",
+    "KnowledgeBaseList",
+    "DocumentList",
+    "SearchHit",
+    "SearchRequest",
+    "SearchResponse",
+    "TextDocument",
+]
+
+RetrievalModeName = Literal["dense", "bm25", "hybrid"]
+HistoryTurn = tuple[str, str]
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer of kb's own routes."""
+
+    detail: str = Field(description="What went wrong and, where possible, what to do about it.")
+    type: str = Field(default="", description="Error class, e.g. KnowledgeBaseNotFound or QueueFull.")
+    request_id: str = Field(default="", description="Id of the request; quote it when reporting a problem.")
+
+
+class Health(BaseModel):
+    """Liveness and a few facts about the server."""
+
+    status: Literal["ok"] = "ok"
+    version: str = Field(description="kb server version.")
+    model_loaded: bool = Field(
+        description="Whether the chat model is loaded (it loads on the first question)."
+    )
+    knowledge_bases: int = Field(description="Number of knowledge bases.")
+    busy: bool = Field(description="Whether the model is answering someone right now.")
+    queue_waiting: int = Field(description="Questions waiting for the model right now.")
+
+
+class CreateKnowledgeBase(BaseModel):
+    """A knowledge base to create."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        description="1-63 letters, digits, '-' or '_', starting with a letter or digit.",
+        examples=["default"],
+    )
+    description: str = Field(default="", max_length=2000, description="Free text shown in listings.")
+
+
+class KnowledgeBaseList(BaseModel):
+    """Every knowledge base on the server."""
+
+    knowledge_bases: list[KnowledgeBaseInfo]
+
+
+class DocumentList(BaseModel):
+    """Every document of a knowledge base, indexed or failed."""
+
+    documents: list[DocumentInfo]
+
+
+class TextDocument(BaseModel):
+    """Raw text to index as one document (the JSON alternative to a file upload)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, description="The document's text (UTF-8).")
+    source: str = Field(
+        default="",
+        max_length=200,
+        description="File name to store it under, ending in .txt or .md; empty = a name derived from the text.",
+        examples=["notes.md"],
+    )
+
+
+class FileFailureBody(BaseModel):
+    """A file that could not be indexed."""
+
+    source: str
+    reason: str
+
+
+class IngestSummary(BaseModel):
+    """What an upload changed in the index."""
+
+    added: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    failed: list[FileFailureBody] = Field(default_factory=list)
+    chunks_written: int = 0
+    seconds: float = 0.0
+
+
+class IngestJob(BaseModel):
+    """An upload being (or having been) indexed in the background."""
+
+    id: str = Field(description="Job id; poll GET /kbs/{kb}/jobs/{id}.")
+    kb: str
+    status: Literal["queued", "running", "done", "failed"]
+    files: list[str] = Field(description="Stored file names, as they appear as document sources.")
+    files_total: int = Field(default=0, description="Files the ingest looks at (known once it starts).")
+    files_done: int = 0
+    chunks: int = Field(default=0, description="Chunks written so far.")
+    error: str = Field(default="", description="Why the job failed (status=failed).")
+    result: IngestSummary | None = Field(default=None, description="Outcome, once status=done.")
+    created: float = Field(description="Unix time the job was accepted.")
+    finished: float | None = None
+
+
+class SearchRequest(BaseModel):
+    """A retrieval query."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=4000, description="What to look for.")
+    k: int | None = Field(default=None, ge=1, le=50, description="Passages to return; default from settings.")
+    score_threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Minimum relevance 0..1.")
+    mode: RetrievalModeName | None = Field(
+        default=None, description="dense, bm25 or hybrid; default from settings."
+    )
+    source_glob: str | None = Field(
+        default=None, max_length=500, description="Only sources matching this glob."
+    )
+    file_types: list[str] | None = Field(
+        default=None, max_length=20, description="Only these suffixes, e.g. ['pdf']."
+    )
+
+
+class SearchResponse(BaseModel):
+    """Passages, best first."""
+
+    hits: list[SearchHit]
+
+
+class AskRequest(BaseModel):
+    """A question for a knowledge base."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(
+        min_length=1, max_length=4000, description="The question.", examples=["ChatGLM-6B 需要多少显存？"]
+    )
+    history: list[HistoryTurn] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Earlier [question, answer] pairs, oldest first; ignored when session_id has history.",
+    )
+    k: int | None = Field(
+        default=None, ge=1, le=50, description="Passages to retrieve; default from settings."
+    )
+    score_threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Minimum relevance 0..1.")
+    mode: RetrievalModeName | None = Field(
+        default=None, description="dense, bm25 or hybrid; default from settings."
+    )
+    source_glob: str | None = Field(
+        default=None, max_length=500, description="Only sources matching this glob."
+    )
+    file_types: list[str] | None = Field(default=None, max_length=20, description="Only these suffixes.")
+    stream: bool = Field(
+        default=False, description="Answer as a text/event-stream (see the route description)."
+    )
+    session_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Keep the conversation on the server under this id: its history replaces `history`.",
+    )
+
+
+class AskResponse(Answer):
+    """An answer with the passages it cites."""
+
+    session_id: str | None = Field(default=None, description="The session the turn was stored in, if any.")
