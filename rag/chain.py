@@ -1,0 +1,486 @@
+"""``QAChain``: retrieve, decide from the scores whether to answer, prompt the model, cite the sources.
+
+Pipeline for one question:
+
+1. **Standalone query.** With history, a short follow-up ("那 INT8 呢？") is turned into a query that
+   stands alone. The default, ``rewrite="concat"``, prefixes the previous user turn: it costs nothing,
+   and with e5 the previous turn's topic dominates the vector the way it should. ``rewrite="llm"``
+   asks the chat model for a rewrite instead (tiny prompt, at most 40 tokens): on a CPU that is a
+   second model call, about as long as the answer's own prompt evaluation, so it is opt-in.
+2. **Retrieve and gate.** Passages scoring under ``score_threshold`` (cosine similarity) are
+   discarded, as are passages far below the best one (``relative_margin``). Nothing left means a
+   fixed refusal in the question's language, and the model is never called.
+3. **Prompt** (``rag.prompt.build_prompt``): few, short, best-first passages under a token budget.
+4. **Generate** with streaming; ``[n]`` markers pointing at nothing are removed as they stream.
+5. **Answer**: cited sources, refusal detection, usage and timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables.config import get_config_list
+
+from kb.errors import ConfigError
+from rag.answer import Answer, AnswerEvent, Source, SourcesEvent, TokenEvent
+from rag.prompt import (
+    Language,
+    TokenCounter,
+    build_prompt,
+    detect_language,
+    is_refusal,
+    overlap_citations,
+    refusal_text,
+    resolve_citations,
+)
+
+if TYPE_CHECKING:
+    from langchain_core.callbacks import CallbackManagerForChainRun
+    from langchain_core.documents import Document
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.retrievers import BaseRetriever
+
+__all__ = ["QAChain", "QAInput", "RewriteMode", "make_qa_chain", "standalone_query"]
+
+logger = logging.getLogger(__name__)
+
+QAInput = str | Mapping[str, Any]
+"""A question, or ``{"question": str, "history": [(user, assistant), ...] or [BaseMessage, ...]}``."""
+
+RewriteMode = Literal["concat", "llm", "none"]
+
+_ANAPHORA_ZH = ("它", "这个", "那个", "那", "其", "这些", "那些", "上述", "该", "他们", "它们", "呢")
+_ANAPHORA_EN = frozenset(
+    {"it", "its", "this", "that", "they", "them", "those", "these", "there", "he", "she"}
+)
+_SHORT_ZH_CHARS = 10
+_SHORT_EN_WORDS = 6
+_REWRITE_MAX_TOKENS = 40
+_REWRITE_PROMPT = (
+    "Rewrite the last question so that it can be understood without the conversation. "
+    "Reply with the rewritten question only, in the same language."
+)
+_HELD_MARKER_CHARS = 16
+
+
+def _parse_input(value: QAInput) -> tuple[str, list[tuple[str, str]]]:
+    if isinstance(value, str):
+        return value, []
+    question = value.get("question")
+    if not isinstance(question, str):
+        raise TypeError("QAChain input needs a 'question' string")
+    return question, _history_pairs(value.get("history") or ())
+
+
+def _history_pairs(history: Sequence[Any]) -> list[tuple[str, str]]:
+    """(user, assistant) pairs from pairs or from a message list (system messages are ignored)."""
+    pairs: list[tuple[str, str]] = []
+    pending: str | None = None
+    for item in history:
+        if isinstance(item, BaseMessage):
+            if isinstance(item, HumanMessage):
+                if pending is not None:
+                    pairs.append((pending, ""))
+                pending = item.text
+            elif isinstance(item, AIMessage):
+                pairs.append((pending or "", item.text))
+                pending = None
+            elif not isinstance(item, SystemMessage):
+                raise TypeError(f"history messages must be human, AI or system messages, not {item.type!r}")
+        else:
+            user, assistant = item
+            pairs.append((str(user), str(assistant)))
+    if pending is not None:
+        pairs.append((pending, ""))
+    return pairs
+
+
+def _is_follow_up(question: str, language: Language) -> bool:
+    if language == "zh":
+        cjk = len(re.findall(r"[\u4e00-\u9fff]", question))
+        return cjk <= _SHORT_ZH_CHARS or any(word in question for word in _ANAPHORA_ZH)
+    words = re.findall(r"[A-Za-z0-9']+", question.lower())
+    return len(words) <= _SHORT_EN_WORDS or any(word in _ANAPHORA_EN for word in words)
+
+
+def standalone_query(question: str, history: Sequence[tuple[str, str]]) -> str:
+    """The retrieval query for ``question`` after ``history`` (the cheap ``concat`` rewrite).
+
+    A follow-up (short, or with a pronoun such as "it"/"它") is prefixed with the previous user turn;
+    anything else, or a first question, is used as is.
+    """
+    if not history:
+        return question
+    if not _is_follow_up(question, detect_language(question)):
+        return question
+    return f"{history[-1][0].strip()} {question.strip()}"
+
+
+class _MarkerFilter:
+    """Removes citation markers that point at no source from streamed text, holding back half-seen ones."""
+
+    def __init__(self, n_sources: int) -> None:
+        self._n = n_sources
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        self._held += text
+        opening = max(self._held.rfind("["), self._held.rfind("【"))
+        pending = opening >= 0 and not any(c in self._held[opening:] for c in "]】")
+        if pending and len(self._held) - opening <= _HELD_MARKER_CHARS:
+            start = opening - 1 if opening > 0 and self._held[opening - 1] in " \t" else opening
+            ready, self._held = self._held[:start], self._held[start:]
+        else:
+            ready, self._held = self._held, ""
+        # A space may precede a marker that turns out to be invalid; emit it with what follows it.
+        stripped = ready.rstrip(" \t")
+        ready, self._held = stripped, ready[len(stripped) :] + self._held
+        return self._clean(ready)
+
+    def flush(self) -> str:
+        ready, self._held = self._held, ""
+        return self._clean(ready)
+
+    def _clean(self, text: str) -> str:
+        return resolve_citations(text, self._n)[0] if text else ""
+
+
+class QAChain(Runnable[QAInput, Answer]):
+    """Question answering over a retriever with a chat model, as a LangChain ``Runnable``.
+
+    ``invoke`` returns an ``Answer``; ``stream`` yields answer text pieces (``str``) and, last, the
+    ``Answer``; ``events`` yields a ``SourcesEvent`` right after retrieval, then ``TokenEvent``s, then the
+    ``Answer``. Closing either iterator early stops the model's generation.
+
+    Example:
+        .. code-block:: python
+
+            chain = make_qa_chain(kb.retriever(), kb.chat_model(), score_threshold=0.83)
+            answer = chain.invoke({"question": "ChatGLM-6B 需要多少显存？", "history": []})
+            answer.answer, [s.source for s in answer.sources if s.cited]
+    """
+
+    def __init__(
+        self,
+        retriever: BaseRetriever,
+        llm: BaseChatModel,
+        *,
+        max_context_tokens: int,
+        passage_tokens: int,
+        max_sources: int,
+        score_threshold: float,
+        relative_margin: float,
+        context_window: int,
+        max_answer_tokens: int,
+        history_turns: int,
+        rewrite: RewriteMode,
+        count_tokens: TokenCounter,
+    ) -> None:
+        """Use ``make_qa_chain``, which documents the arguments and fills in defaults."""
+        self.retriever = retriever
+        self.llm = llm
+        self.max_context_tokens = max_context_tokens
+        self.passage_tokens = passage_tokens
+        self.max_sources = max_sources
+        self.score_threshold = score_threshold
+        self.relative_margin = relative_margin
+        self.context_window = context_window
+        self.max_answer_tokens = max_answer_tokens
+        self.history_turns = history_turns
+        self.rewrite = rewrite
+        self.count_tokens = count_tokens
+
+    # -- Runnable interface -----------------------------------------------------------------------
+
+    def invoke(self, input: QAInput, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
+        """Answer one question.
+
+        Args:
+            input: a question, or ``{"question": ..., "history": [...]}``.
+            config: LangChain run config (callbacks, tags); passed to the retriever and the model.
+            **kwargs: unused.
+
+        Returns:
+            The answer with its sources.
+        """
+        return self._call_with_config(self._invoke, input, config, run_type="chain")
+
+    def _invoke(
+        self, input: QAInput, run_manager: CallbackManagerForChainRun, config: RunnableConfig
+    ) -> Answer:
+        child: RunnableConfig = {**config, "callbacks": run_manager.get_child()}
+        for event in self.events(input, config=child):
+            if isinstance(event, Answer):
+                return event
+        raise AssertionError("QAChain.events ended without an Answer")  # pragma: no cover
+
+    # The streamed items are answer text pieces, then the Answer itself: wider than Output on purpose.
+    def stream(  # type: ignore[override]
+        self, input: QAInput, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[str | Answer]:
+        """Yield answer text as it is generated, then the final ``Answer``.
+
+        Args:
+            input: a question, or ``{"question": ..., "history": [...]}``.
+            config: LangChain run config.
+            **kwargs: unused.
+
+        Yields:
+            ``str`` pieces of the answer, then one ``Answer``.
+        """
+        events = self.events(input, config=config)
+        try:
+            for event in events:
+                if isinstance(event, TokenEvent):
+                    yield event.text
+                elif isinstance(event, Answer):
+                    yield event
+        finally:
+            events.close()
+
+    def batch(
+        self,
+        inputs: list[QAInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any | None,
+    ) -> list[Answer]:
+        """Answer several questions, one at a time unless ``config["max_concurrency"]`` says otherwise.
+
+        Local models (llama.cpp, transformers) generate one answer at a time anyway; running questions
+        in parallel threads would only make them queue on the model.
+        """
+        configs: list[RunnableConfig] = []
+        for one in get_config_list(config, len(inputs)):
+            one["max_concurrency"] = one.get("max_concurrency") or 1
+            configs.append(one)
+        return super().batch(inputs, configs, return_exceptions=return_exceptions, **kwargs)
+
+    # -- the pipeline -----------------------------------------------------------------------------
+
+    def events(
+        self, input: QAInput, *, config: RunnableConfig | None = None
+    ) -> Generator[AnswerEvent, None, None]:
+        """Answer one question as a stream of events.
+
+        Args:
+            input: a question, or ``{"question": ..., "history": [...]}``.
+            config: LangChain run config for the retriever and model calls.
+
+        Yields:
+            A ``SourcesEvent`` (right after retrieval), ``TokenEvent``s, then the ``Answer``. Closing the
+            iterator early stops the model's generation.
+        """
+        started = time.perf_counter()
+        question, history = _parse_input(input)
+        language = detect_language(question)
+        history = history[-self.history_turns :] if self.history_turns else []
+        timings: dict[str, float] = {}
+
+        query = self._standalone_query(question, history, config)
+        timings["rewrite_s"] = time.perf_counter() - started
+        documents = self._select(self.retriever.invoke(query, config=config))
+        timings["retrieve_s"] = time.perf_counter() - started - timings["rewrite_s"]
+
+        if not documents:
+            text = refusal_text(language)
+            yield SourcesEvent(sources=[])
+            timings["first_token_s"] = time.perf_counter() - started
+            yield TokenEvent(text=text)
+            timings["total_s"] = time.perf_counter() - started
+            logger.info("refused reason=no_relevant_passage query_len=%d", len(query))
+            yield Answer(
+                answer=text,
+                sources=[],
+                refused=True,
+                usage={"prompt_tokens": 0, "completion_tokens": 0},
+                timings=timings,
+                query=query,
+            )
+            return
+
+        plan = build_prompt(
+            question,
+            documents,
+            count_tokens=self.count_tokens,
+            retrieval_query=query,
+            history=history,
+            language=language,
+            max_context_tokens=self.max_context_tokens,
+            passage_tokens=self.passage_tokens,
+            context_window=self.context_window,
+            reserve_tokens=self.max_answer_tokens,
+        )
+        sources = [_source(n, doc) for n, doc in enumerate(plan.documents, start=1)]
+        yield SourcesEvent(sources=sources)
+
+        pieces: list[str] = []
+        usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        markers = _MarkerFilter(len(sources))
+        stream = self.llm.stream(plan.messages, config=config)
+        try:
+            for chunk in stream:
+                if chunk.usage_metadata:
+                    usage["prompt_tokens"] += chunk.usage_metadata.get("input_tokens", 0)
+                    usage["completion_tokens"] += chunk.usage_metadata.get("output_tokens", 0)
+                if not chunk.text:
+                    continue
+                pieces.append(chunk.text)
+                if "first_token_s" not in timings:
+                    timings["first_token_s"] = time.perf_counter() - started
+                if visible := markers.feed(chunk.text):
+                    yield TokenEvent(text=visible)
+            if tail := markers.flush():
+                yield TokenEvent(text=tail)
+        finally:
+            # Reached on GeneratorExit too: closing the model's stream stops its generation.
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+
+        raw = "".join(pieces)
+        if not usage["prompt_tokens"]:
+            usage["prompt_tokens"] = plan.prompt_tokens
+        if not usage["completion_tokens"] and raw:
+            usage["completion_tokens"] = self.count_tokens(raw)
+        answer, cited = resolve_citations(raw, len(sources))
+        answer = answer.strip()
+        refused = is_refusal(answer)
+        if not refused and not cited:
+            cited = overlap_citations(answer, plan.passages)
+        if refused:
+            cited = []
+        sources = [source.model_copy(update={"cited": source.n in cited}) for source in sources]
+        timings.setdefault("first_token_s", time.perf_counter() - started)
+        timings["total_s"] = time.perf_counter() - started
+        logger.info(
+            "answered sources=%d cited=%s refused=%s prompt_tokens=%d completion_tokens=%d total_s=%.2f",
+            len(sources),
+            cited,
+            refused,
+            usage["prompt_tokens"],
+            usage["completion_tokens"],
+            timings["total_s"],
+        )
+        yield Answer(
+            answer=answer, sources=sources, refused=refused, usage=usage, timings=timings, query=query
+        )
+
+    def _standalone_query(
+        self, question: str, history: Sequence[tuple[str, str]], config: RunnableConfig | None
+    ) -> str:
+        if not history or self.rewrite == "none":
+            return question
+        if self.rewrite == "concat" or not _is_follow_up(question, detect_language(question)):
+            return standalone_query(question, history)
+        transcript = "\n".join(f"User: {user}\nAssistant: {reply[:200]}" for user, reply in history[-2:])
+        messages = [
+            SystemMessage(_REWRITE_PROMPT),
+            HumanMessage(f"{transcript}\nUser: {question}\nRewritten:"),
+        ]
+        reply = self.llm.invoke(messages, config=config, max_tokens=_REWRITE_MAX_TOKENS, stop=["\n"])
+        rewritten = reply.text.strip().strip("\"'“”")
+        logger.debug("rewrote question=%r query=%r", question, rewritten)
+        return rewritten or standalone_query(question, history)
+
+    def _select(self, documents: Sequence[Document]) -> list[Document]:
+        """Documents that pass the score gates, best first, at most ``max_sources``.
+
+        Documents without a ``score`` in their metadata (retrievers other than ``KbRetriever``) pass.
+        """
+        scored = [(doc, _score(doc)) for doc in documents]
+        kept = [(doc, score) for doc, score in scored if score is None or score >= self.score_threshold]
+        best = max((score for _, score in kept if score is not None), default=None)
+        if best is not None:
+            kept = [
+                (doc, score) for doc, score in kept if score is None or score >= best - self.relative_margin
+            ]
+        return [doc for doc, _ in kept[: self.max_sources]]
+
+
+def _score(doc: Document) -> float | None:
+    value = doc.metadata.get("score")
+    return None if value is None else float(value)
+
+
+def _source(n: int, doc: Document) -> Source:
+    metadata = doc.metadata
+    page = metadata.get("page")
+    return Source(
+        n=n,
+        source=str(metadata.get("source", "")),
+        page=None if page is None else int(page),
+        chunk_id=str(metadata.get("id") or doc.id or ""),
+        score=float(metadata.get("score") or 0.0),
+        text=doc.page_content,
+    )
+
+
+def make_qa_chain(
+    retriever: BaseRetriever,
+    llm: BaseChatModel,
+    *,
+    max_context_tokens: int = 720,
+    passage_tokens: int = 260,
+    max_sources: int = 3,
+    score_threshold: float = 0.0,
+    relative_margin: float = 0.05,
+    context_window: int | None = None,
+    max_answer_tokens: int | None = None,
+    history_turns: int = 2,
+    rewrite: RewriteMode = "concat",
+    count_tokens: TokenCounter | None = None,
+) -> QAChain:
+    """Build the question-answering chain.
+
+    Args:
+        retriever: finds passages; ``KbRetriever`` puts the cosine similarity in ``metadata["score"]``.
+        llm: the chat model that writes answers.
+        max_context_tokens: cap on the numbered sources block, in the model's tokens.
+        passage_tokens: cap per passage; longer ones are trimmed around their best-matching sentences.
+        max_sources: most passages shown to the model.
+        score_threshold: minimum similarity of a passage; with none left the chain refuses without
+            calling the model.
+        relative_margin: passages scoring more than this below the best one are left out.
+        context_window: the model's context length; defaults to ``llm.n_ctx`` if it has one, else 4096.
+        max_answer_tokens: tokens kept free for the answer; defaults to ``llm.max_tokens``, else 384.
+        history_turns: most earlier turns kept (for the rewrite and in the prompt).
+        rewrite: how follow-ups become standalone queries: ``concat`` (default), ``llm`` or ``none``.
+        count_tokens: token counter; defaults to ``llm.get_num_tokens`` (the model's own tokenizer).
+
+    Returns:
+        The chain.
+
+    Raises:
+        ConfigError: a budget leaves no room for the prompt.
+    """
+    window = context_window or int(getattr(llm, "n_ctx", 0) or 4096)
+    reserve = max_answer_tokens or int(getattr(llm, "max_tokens", 0) or 384)
+    if max_context_tokens <= 0 or passage_tokens <= 0 or max_sources <= 0:
+        raise ConfigError("max_context_tokens, passage_tokens and max_sources must be positive")
+    if window - reserve < 256:
+        raise ConfigError(
+            f"context window {window} minus {reserve} answer tokens leaves no room for sources; "
+            "raise llm.context_window or lower llm.max_tokens"
+        )
+    return QAChain(
+        retriever,
+        llm,
+        max_context_tokens=max_context_tokens,
+        passage_tokens=passage_tokens,
+        max_sources=max_sources,
+        score_threshold=score_threshold,
+        relative_margin=relative_margin,
+        context_window=window,
+        max_answer_tokens=reserve,
+        history_turns=history_turns,
+        rewrite=rewrite,
+        count_tokens=count_tokens or llm.get_num_tokens,
+    )

@@ -1,0 +1,274 @@
+"""QAChain: gating, events order, citations, streaming, cancellation, history (issue #4).
+
+The retriever and chat model here are small scripted stand-ins injected through ``make_qa_chain``'s
+arguments: these tests pin down what the chain does with an exact answer text (a marker pointing at
+nothing, a refusal, a stream closed after one token), which the real model cannot be made to produce
+on demand. ``tests/integration/test_answer_e2e.py`` runs the chain with the real model and KB.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import CallbackManagerForLLMRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables import RunnableLambda
+
+from kb.errors import ConfigError
+from rag.answer import Answer, Source, SourcesEvent, TokenEvent
+from rag.chain import make_qa_chain, standalone_query
+
+_TOKEN = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]+|[^\sA-Za-z0-9\u4e00-\u9fff]")
+
+
+class StaticRetriever(BaseRetriever):
+    """Returns fixed documents and records the queries it was asked."""
+
+    documents: list[Document]
+    queries: list[str] = []
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        self.queries.append(query)
+        return list(self.documents)
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Streams a fixed answer piece by piece and records what it was sent and whether it was closed."""
+
+    pieces: list[str]
+    calls: list[list[BaseMessage]] = []
+    closed: list[bool] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def get_num_tokens(self, text: str) -> int:
+        return len(_TOKEN.findall(text))
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.calls.append(messages)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage("".join(self.pieces)))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        self.calls.append(messages)
+        self.closed.append(False)
+        try:
+            for piece in self.pieces:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            yield ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="", usage_metadata={"input_tokens": 123, "output_tokens": 7, "total_tokens": 130}
+                )
+            )
+        finally:
+            self.closed[-1] = True
+
+
+class ExplodingChatModel(ScriptedChatModel):
+    """Fails if the chain calls it: proves a refusal was decided without the model."""
+
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        raise AssertionError("the LLM must not be called when no passage is relevant")
+
+    def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
+        raise AssertionError("the LLM must not be called when no passage is relevant")
+
+
+DOCS = [
+    Document(
+        page_content="INT4 量化级别下最低只需 6GB 显存。FP16 需要 13GB。",
+        metadata={"source": "README.md", "id": "a", "score": 0.91},
+        id="a",
+    ),
+    Document(
+        page_content="Hardware: INT8 needs 10 GB of GPU memory.",
+        metadata={"source": "README_en.md", "id": "b", "score": 0.89, "page": 2},
+        id="b",
+    ),
+    Document(page_content="无关的内容。", metadata={"source": "FAQ.md", "id": "c", "score": 0.70}, id="c"),
+]
+
+
+def chain_with(pieces: list[str], **options: Any) -> tuple[Any, StaticRetriever, ScriptedChatModel]:
+    retriever = StaticRetriever(documents=DOCS, queries=[])
+    llm = ScriptedChatModel(pieces=pieces, calls=[], closed=[])
+    return make_qa_chain(retriever, llm, **options), retriever, llm
+
+
+def test_invoke_returns_answer_with_cited_sources() -> None:
+    chain, _, llm = chain_with(["INT4 下最低只需 ", "6GB 显存[1]", "。"], score_threshold=0.8)
+    answer = chain.invoke({"question": "INT4 需要多少显存？", "history": []})
+    assert isinstance(answer, Answer)
+    assert answer.answer == "INT4 下最低只需 6GB 显存[1]。"
+    assert not answer.refused
+    assert [(s.n, s.source, s.cited) for s in answer.sources] == [
+        (1, "README.md", True),
+        (2, "README_en.md", False),
+    ]
+    assert answer.sources[1].page == 2
+    assert answer.usage == {"prompt_tokens": 123, "completion_tokens": 7}
+    assert {"retrieve_s", "first_token_s", "total_s"} <= set(answer.timings)
+    assert answer.query == "INT4 需要多少显存？"
+    assert len(llm.calls) == 1
+
+
+def test_json_shape() -> None:
+    chain, _, _ = chain_with(["6GB [1]"])
+    data = chain.invoke("INT4 需要多少显存？").model_dump(mode="json")
+    assert {"answer", "sources", "refused", "usage", "timings"} <= set(data)
+    assert set(data["sources"][0]) == {"n", "source", "page", "chunk_id", "score", "text", "cited"}
+
+
+def test_no_passage_above_threshold_refuses_without_calling_the_llm() -> None:
+    retriever = StaticRetriever(documents=DOCS, queries=[])
+    chain = make_qa_chain(retriever, ExplodingChatModel(pieces=[], calls=[], closed=[]), score_threshold=0.95)
+    zh = chain.invoke("今天天气怎么样？")
+    assert zh.refused
+    assert zh.answer == "根据已知信息无法回答该问题。"
+    assert zh.sources == []
+    assert zh.usage == {"prompt_tokens": 0, "completion_tokens": 0}
+    en = chain.invoke("What is the weather today?")
+    assert en.answer == "I can't answer that from the indexed documents."
+
+
+def test_passages_far_below_the_best_are_left_out() -> None:
+    chain, _, _ = chain_with(["ok [1]"], relative_margin=0.05)
+    answer = chain.invoke("INT4 需要多少显存？")
+    assert [s.chunk_id for s in answer.sources] == ["a", "b"]
+
+
+def test_max_sources() -> None:
+    chain, _, _ = chain_with(["ok [1]"], max_sources=1)
+    assert [s.chunk_id for s in chain.invoke("INT4 显存").sources] == ["a"]
+
+
+def test_model_refusal_is_detected() -> None:
+    chain, _, _ = chain_with(["抱歉，资料中没有提到这一点[1]。"])
+    answer = chain.invoke("INT4 需要多少显存？")
+    assert answer.refused
+    assert not any(s.cited for s in answer.sources)
+
+
+def test_invalid_markers_removed_from_stream_and_answer() -> None:
+    chain, _, _ = chain_with(["Needs 10 GB ", "[", "7", "] of memory [", "2]."])
+    streamed = list(chain.stream("How much memory does INT8 need?"))
+    *tokens, final = streamed
+    assert all(isinstance(t, str) for t in tokens)
+    assert isinstance(final, Answer)
+    assert "".join(tokens) == "Needs 10 GB of memory [2]."
+    assert final.answer == "Needs 10 GB of memory [2]."
+    assert [s.cited for s in final.sources] == [False, True]
+
+
+def test_uncited_answer_is_attributed_by_overlap() -> None:
+    chain, _, _ = chain_with(["INT4 量化级别下最低只需 6GB 显存。"])
+    answer = chain.invoke("INT4 需要多少显存？")
+    assert [s.cited for s in answer.sources] == [True, False]
+
+
+def test_events_yield_sources_first_then_tokens_then_answer() -> None:
+    chain, _, _ = chain_with(["a ", "b ", "[1]"])
+    events = list(chain.events("INT4 需要多少显存？"))
+    assert isinstance(events[0], SourcesEvent)
+    assert [s.n for s in events[0].sources] == [1, 2]
+    assert all(isinstance(e, TokenEvent) for e in events[1:-1])
+    assert len(events) > 3
+    assert isinstance(events[-1], Answer)
+
+
+def test_closing_events_early_closes_the_llm_stream() -> None:
+    chain, _, llm = chain_with(["one ", "two ", "three ", "[1]"])
+    events = chain.events("INT4 需要多少显存？")
+    assert isinstance(next(events), SourcesEvent)
+    assert isinstance(next(events), TokenEvent)
+    assert llm.closed == [False]
+    events.close()
+    assert llm.closed == [True]
+
+
+def test_closing_stream_early_closes_the_llm_stream() -> None:
+    chain, _, llm = chain_with(["one ", "two ", "three "])
+    stream = chain.stream("INT4 需要多少显存？")
+    assert next(stream) == "one"
+    stream.close()
+    assert llm.closed == [True]
+
+
+def test_batch_and_composition() -> None:
+    chain, _, _ = chain_with(["6GB [1]"])
+    answers = chain.batch(["INT4 显存？", "INT4 需要多少显存？"])
+    assert [a.answer for a in answers] == ["6GB [1]", "6GB [1]"]
+    composed = RunnableLambda(lambda q: {"question": q}) | chain | RunnableLambda(lambda a: a.answer)
+    assert composed.invoke("INT4 需要多少显存？") == "6GB [1]"
+    streamed = list((RunnableLambda(lambda q: {"question": q}) | chain).stream("INT4 需要多少显存？"))
+    assert isinstance(streamed[-1], Answer)
+
+
+def test_history_pairs_and_messages_rewrite_the_follow_up() -> None:
+    chain, retriever, llm = chain_with(["8GB [1]"])
+    chain.invoke({"question": "那 INT8 呢？", "history": [("INT4 需要多少显存？", "6GB [1]")]})
+    chain.invoke(
+        {"question": "那 INT8 呢？", "history": [HumanMessage("INT4 需要多少显存？"), AIMessage("6GB [1]")]}
+    )
+    assert retriever.queries == ["INT4 需要多少显存？ 那 INT8 呢？"] * 2
+    sent = llm.calls[0]
+    assert [m.type for m in sent] == ["system", "human", "ai", "human"]
+
+
+def test_llm_rewrite_uses_the_model_with_a_small_budget() -> None:
+    chain, retriever, llm = chain_with(["INT8 需要多少显存？"], rewrite="llm")
+    chain.invoke({"question": "那 INT8 呢？", "history": [("INT4 需要多少显存？", "6GB")]})
+    assert retriever.queries == ["INT8 需要多少显存？"]
+    assert len(llm.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("question", "history", "query"),
+    [
+        ("INT4 需要多少显存？", [], "INT4 需要多少显存？"),
+        ("它支持英文吗？", [("ChatGLM-6B 是什么？", "…")], "ChatGLM-6B 是什么？ 它支持英文吗？"),
+        (
+            "ChatGLM-6B 的 P-Tuning v2 微调最低需要多少显存才能运行？",
+            [("INT4 需要多少显存？", "…")],
+            "ChatGLM-6B 的 P-Tuning v2 微调最低需要多少显存才能运行？",
+        ),
+        ("And INT8?", [("How much memory for INT4?", "6 GB")], "How much memory for INT4? And INT8?"),
+    ],
+)
+def test_standalone_query(question: str, history: list[tuple[str, str]], query: str) -> None:
+    assert standalone_query(question, history) == query
+
+
+def test_bad_budgets_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="context window"):
+        chain_with(["x"], context_window=400, max_answer_tokens=384)
+    with pytest.raises(ConfigError, match="positive"):
+        chain_with(["x"], max_context_tokens=0)
+
+
+def test_source_model_is_frozen_and_exported() -> None:
+    source = Source(n=1, source="a.md", page=None, chunk_id="x", score=0.9, text="t", cited=False)
+    with pytest.raises(ValueError, match="frozen"):
+        source.n = 2  # type: ignore[misc]
