@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -30,6 +31,7 @@ from server.access_log import RequestContextMiddleware
 from server.deps import Services, ServicesDep, get_settings, require_api_key
 from server.generation import GenerationQueue, QueueFull
 from server.jobs import IngestJobs
+from server.openai_schemas import OpenAIErrorBody
 from server.schemas import ErrorBody, Health
 from server.sessions import SessionStore
 from server.streaming import ClientDisconnected
@@ -117,9 +119,12 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
 
     app.include_router(_health_router())
     secured = [Depends(require_api_key)]
-    unauthorized = {401: {"model": ErrorBody, "description": "Missing or invalid API key."}}
     for module in (routes_kbs, routes_documents, routes_ask, routes_openai, routes_chatglm):
-        app.include_router(module.router, dependencies=secured, responses=unauthorized)  # type: ignore[arg-type]
+        body = OpenAIErrorBody if module is routes_openai else ErrorBody
+        unauthorized: dict[int | str, dict[str, Any]] = {
+            401: {"model": body, "description": "Missing or invalid API key."}
+        }
+        app.include_router(module.router, dependencies=secured, responses=unauthorized)
     return app
 
 

@@ -19,6 +19,8 @@ __all__ = [
     "Delta",
     "ModelCard",
     "ModelList",
+    "OpenAIError",
+    "OpenAIErrorBody",
     "StreamOptions",
     "Usage",
 ]
@@ -74,6 +76,21 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = None
     max_completion_tokens: int | None = None
     user: str | None = None
+
+
+class OpenAIError(BaseModel):
+    """What went wrong, in OpenAI's error shape."""
+
+    message: str
+    type: str
+    code: int
+    request_id: str = ""
+
+
+class OpenAIErrorBody(BaseModel):
+    """Every 4xx/5xx answer under /v1 (validation errors aside, which keep FastAPI's 422 shape)."""
+
+    error: OpenAIError
 
 
 class Usage(BaseModel):

@@ -25,9 +25,9 @@ from server.openai_schemas import (
     Delta,
     ModelCard,
     ModelList,
+    OpenAIErrorBody,
     Usage,
 )
-from server.schemas import ErrorBody
 from server.streaming import AnswerEvent, EventStream, answer_events, answer_unless_disconnected, sse
 
 __all__ = ["router"]
@@ -53,13 +53,13 @@ def list_models(services: ServicesDep) -> ModelList:
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
             "description": "With `stream: true`: `data:` chunks, the last with `sources`, then `data: [DONE]`.",
         },
-        400: {"model": ErrorBody, "description": "The last message is not a user question."},
-        404: {"model": ErrorBody, "description": "No knowledge base for that model."},
+        400: {"model": OpenAIErrorBody, "description": "The last message is not a user question."},
+        404: {"model": OpenAIErrorBody, "description": "No knowledge base for that model."},
         429: {
-            "model": ErrorBody,
+            "model": OpenAIErrorBody,
             "description": "Too many questions waiting for the model; see Retry-After.",
         },
-        503: {"model": ErrorBody, "description": "The chat model cannot be loaded or reached."},
+        503: {"model": OpenAIErrorBody, "description": "The chat model cannot be loaded or reached."},
     },
 )
 async def chat_completions(
