@@ -44,17 +44,19 @@ def _chunks(text: str, offset: int) -> list[str]:
     return chunks
 
 
-def _files(total: int) -> dict[str, tuple[list[str], list[str]]]:
-    """Return ``source -> (ids, texts)`` holding ``total`` chunks in files of one pass each."""
+def _files(total: int, per_file: int) -> dict[str, tuple[list[str], list[str]]]:
+    """Return ``source -> (ids, texts)``: ``total`` chunks in files of ``per_file`` chunks."""
     text = BOOK.read_text(encoding="utf-8", errors="replace")
+    chunks: list[str] = []
+    shift = 0
+    while len(chunks) < total:
+        chunks.extend(_chunks(text, shift * 37))
+        shift += 1
     files: dict[str, tuple[list[str], list[str]]] = {}
-    count, number = 0, 0
-    while count < total:
-        texts = _chunks(text, number * 37)[: total - count]
-        source = f"war-and-peace-{number:02d}.txt"
+    for start in range(0, total, per_file):
+        source = f"war-and-peace-{start // per_file:02d}.txt"
+        texts = chunks[start : min(start + per_file, total)]
         files[source] = ([f"{source}#{n}" for n in range(len(texts))], texts)
-        count += len(texts)
-        number += 1
     return files
 
 
@@ -84,10 +86,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--per-file", type=int, default=10_000)
     args = parser.parse_args()
-    files = _files(args.chunks)
+    files = _files(args.chunks, args.per_file)
     all_texts = [t for _, texts in files.values() for t in texts]
-    print(f"chunks={len(all_texts)} files={len(files)} mean_chars={sum(map(len, all_texts)) / len(all_texts):.0f}")
+    print(
+        f"chunks={len(all_texts)} files={len(files)} mean_chars={sum(map(len, all_texts)) / len(all_texts):.0f}"
+    )
 
     rng = random.Random(7)
     queries = list(NAMED_QUERIES)
@@ -109,7 +114,9 @@ def main() -> None:
         _timed(f"build: upsert {len(files)} files one by one", build)
         _timed("save (first, everything)", index.save)
         size = sum(p.stat().st_size for p in directory.iterdir()) / 2**20
-        print(f"on disk: {size:.1f} MiB in {len(list(directory.iterdir()))} files, segments={len(index._segments)}")
+        print(
+            f"on disk: {size:.1f} MiB in {len(list(directory.iterdir()))} files, segments={len(index._segments)}"
+        )
         loaded: list[LexicalIndex] = []
         _timed("load", lambda: loaded.append(LexicalIndex(directory)))
         index = loaded[0]
@@ -117,25 +124,42 @@ def main() -> None:
 
         index.search("warm up", 10)
         p50, p95, worst = _latencies(index, queries)
-        print(f"search k=10 ({len(queries)} queries)        p50={p50:.2f} ms p95={p95:.2f} ms max={worst:.2f} ms")
+        print(
+            f"search k=10 ({len(queries)} queries)        p50={p50:.2f} ms p95={p95:.2f} ms max={worst:.2f} ms"
+        )
         one_file = lambda meta: fnmatch(meta["source"], "*-03.txt")  # noqa: E731
         p50, p95, worst = _latencies(index, queries, where=one_file)
-        print(f"search k=10 where=source glob (1 of {len(files)} files) p50={p50:.2f} ms p95={p95:.2f} ms max={worst:.2f} ms")
+        print(
+            f"search k=10 where=source glob (1 of {len(files)} files) p50={p50:.2f} ms p95={p95:.2f} ms max={worst:.2f} ms"
+        )
+
+        p50, p95, worst = _latencies(index, queries, where=lambda meta: False)
+        print(
+            f"search k=10 where=rejects everything (worst case)   p50={p50:.2f} ms p95={p95:.2f} ms max={worst:.2f} ms"
+        )
 
         # One changed 10-KB file: 25 new chunks, replacing 25 old ones.
         source = next(iter(files))
         ids, texts = files[source]
         changed = [t.upper() for t in texts[:25]]
-        _timed("upsert one 10-KB file (25 chunks, replacing)", lambda: index.upsert(ids[:25], changed, [_meta(source)] * 25))
+        _timed(
+            "upsert one 10-KB file (25 chunks, replacing)",
+            lambda: index.upsert(ids[:25], changed, [_meta(source)] * 25),
+        )
         _timed("save after that", index.save)
         p50, p95, worst = _latencies(index, queries[:100])
-        print(f"search after small update                  p50={p50:.2f} ms p95={p95:.2f} ms max={worst:.2f} ms")
+        print(
+            f"search after small update                  p50={p50:.2f} ms p95={p95:.2f} ms max={worst:.2f} ms"
+        )
 
         victim = list(files)[1]
         victim_ids, victim_texts = files[victim]
         _timed(f"delete one file ({len(victim_ids)} chunks)", lambda: index.delete(victim_ids))
         _timed("save after delete", index.save)
-        _timed(f"upsert one file ({len(victim_ids)} chunks)", lambda: index.upsert(victim_ids, victim_texts, [_meta(victim)] * len(victim_ids)))
+        _timed(
+            f"upsert one file ({len(victim_ids)} chunks)",
+            lambda: index.upsert(victim_ids, victim_texts, [_meta(victim)] * len(victim_ids)),
+        )
         _timed("save after that", index.save)
 
         def many_small() -> None:
@@ -146,7 +170,9 @@ def main() -> None:
         _timed("save after that", index.save)
         print(f"segments={len(index._segments)} chunks={len(index)}")
         p50, p95, worst = _latencies(index, queries)
-        print(f"search after all updates                   p50={p50:.2f} ms p95={p95:.2f} ms max={worst:.2f} ms")
+        print(
+            f"search after all updates                   p50={p50:.2f} ms p95={p95:.2f} ms max={worst:.2f} ms"
+        )
         assert len(index) == len(all_texts)
 
 

@@ -47,7 +47,7 @@ def reciprocal_rank_fusion(
     if k < 0:
         raise ValueError(f"k must be non-negative, got {k}")
     scores: dict[str, float] = {}
-    for ranking, weight in zip(rankings, weights):
+    for ranking, weight in zip(rankings, weights, strict=True):
         seen: set[str] = set()
         for rank, item in enumerate(ranking, start=1):
             if item in seen:

@@ -56,14 +56,31 @@ TEXTS = {
 
 
 def test_collapse_keeps_the_best_of_each_near_duplicate_group() -> None:
-    ranked = [("b-near", 0.9), ("a", 0.8), ("b", 0.7), ("a-copy", 0.6), ("c", 0.5), ("empty", 0.4), ("empty-copy", 0.3)]
-    assert collapse_near_duplicates(ranked, TEXTS) == [("b-near", 0.9), ("a", 0.8), ("c", 0.5), ("empty", 0.4)]
+    ranked = [
+        ("b-near", 0.9),
+        ("a", 0.8),
+        ("b", 0.7),
+        ("a-copy", 0.6),
+        ("c", 0.5),
+        ("empty", 0.4),
+        ("empty-copy", 0.3),
+    ]
+    assert collapse_near_duplicates(ranked, TEXTS) == [
+        ("b-near", 0.9),
+        ("a", 0.8),
+        ("c", 0.5),
+        ("empty", 0.4),
+    ]
 
 
 def test_collapse_threshold_and_unknown_ids() -> None:
     ranked = [("b", 1.0), ("c", 0.9), ("unknown", 0.8), ("unknown", 0.7)]
     assert collapse_near_duplicates(ranked, TEXTS) == ranked
     # b and c share about half their tokens.
-    assert collapse_near_duplicates(ranked, TEXTS, threshold=0.3) == [("b", 1.0), ("unknown", 0.8), ("unknown", 0.7)]
+    assert collapse_near_duplicates(ranked, TEXTS, threshold=0.3) == [
+        ("b", 1.0),
+        ("unknown", 0.8),
+        ("unknown", 0.7),
+    ]
     with pytest.raises(ValueError, match="threshold"):
         collapse_near_duplicates(ranked, TEXTS, threshold=0.0)

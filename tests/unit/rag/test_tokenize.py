@@ -67,7 +67,9 @@ def test_normalisation(text: str, expected: list[str]) -> None:
 
 
 def test_deterministic() -> None:
-    text = "P-Tuning v2 将需要微调的参数量减少到原来的 0.1%，再通过模型量化等方法，最低只需要 7GB 显存即可运行。"
+    text = (
+        "P-Tuning v2 将需要微调的参数量减少到原来的 0.1%，再通过模型量化等方法，最低只需要 7GB 显存即可运行。"
+    )
     assert tokenize(text) == tokenize(text)
     assert "0.1" in tokenize(text)
 
@@ -78,7 +80,13 @@ def test_first_use_loads_jieba_silently() -> None:
     code = "from rag.tokenize import tokenize; assert '模型' in tokenize('语言模型')"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
@@ -87,10 +95,18 @@ def test_first_use_loads_jieba_silently() -> None:
 
 @pytest.mark.slow
 def test_import_does_not_load_jieba() -> None:
-    code = "import sys, rag.tokenize; assert 'jieba' not in sys.modules; rag.tokenize.tokenize('plain english')"
+    code = (
+        "import sys, rag.tokenize; assert 'jieba' not in sys.modules; rag.tokenize.tokenize('plain english')"
+    )
     code += "; assert 'jieba' not in sys.modules"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
