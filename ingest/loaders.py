@@ -1,0 +1,120 @@
+"""Turn one file into its text blocks in reading order, whatever its format.
+
+Plain-text formats (txt, json, yaml, csv, ...) are decoded directly, PDFs are read with pypdf,
+.docx/.doc with :mod:`ingest.docx_reader` and everything else with ``unstructured``
+partitioners (:mod:`ingest.unstructured_reader`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from langchain_core.documents import Document
+
+from ingest.docx_reader import read_docx
+from ingest.encoding import decode_text
+from ingest.legacy_office import read_doc
+from ingest.pdf_reader import read_pdf
+from ingest.unstructured_reader import UNSTRUCTURED_SUFFIXES, read_with_unstructured
+from kb.errors import IngestError, UnsupportedFileType
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["SUPPORTED_SUFFIXES", "load_file"]
+
+logger = logging.getLogger(__name__)
+
+# Read as they are: the raw text is what a reader would search for.
+_PLAIN_TEXT_SUFFIXES = frozenset({".txt", ".text", ".log", ".json", ".jsonl", ".ndjson", ".yaml", ".yml"})
+_DELIMITED_SUFFIXES = frozenset({".csv", ".tsv"})
+_CSV_DELIMITERS = ",;\t|"
+
+SUPPORTED_SUFFIXES: frozenset[str] = (
+    _PLAIN_TEXT_SUFFIXES | _DELIMITED_SUFFIXES | UNSTRUCTURED_SUFFIXES | frozenset({".pdf", ".docx", ".doc"})
+)
+
+
+def load_file(path: Path) -> list[Document]:
+    """Return the text blocks of one file in reading order.
+
+    Each block is a ``Document`` whose metadata has ``"page"`` (1-based) for paged formats
+    (pdf, pptx) and ``"headings"`` (the heading path, e.g. ``"安装 > 环境配置"``) where the
+    format marks headings (markdown, html, docx, rst, org, ...); absent otherwise.
+
+    Args:
+        path: The file to read.
+
+    Returns:
+        The non-empty blocks of the file; never an empty list.
+
+    Raises:
+        UnsupportedFileType: kb has no loader for the file's suffix (archives, source code,
+            files without an extension).
+        IngestError: The file is broken, encrypted, empty or undecodable; the message is a
+            one-line reason.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        if not suffix:
+            raise UnsupportedFileType("unsupported file: it has no extension, so kb cannot tell its format")
+        raise UnsupportedFileType(f"unsupported file type '{suffix}': not a document format kb reads")
+    if not path.is_file():
+        raise IngestError(f"not a readable file: {path}")
+    started = time.perf_counter()
+    try:
+        blocks = _read(path, suffix)
+    except OSError as e:
+        raise IngestError(f"could not read file: {e.strerror or e}") from e
+    blocks = [block for block in blocks if block.page_content.strip()]
+    if not blocks:
+        raise IngestError("file contains no text")
+    logger.debug(
+        "loaded path=%s blocks=%d chars=%d seconds=%.3f",
+        path,
+        len(blocks),
+        sum(len(block.page_content) for block in blocks),
+        time.perf_counter() - started,
+    )
+    return blocks
+
+
+def _read(path: Path, suffix: str) -> list[Document]:
+    if suffix in _PLAIN_TEXT_SUFFIXES:
+        return [Document(page_content=decode_text(path.read_bytes()))]
+    if suffix in _DELIMITED_SUFFIXES:
+        return [Document(page_content=_delimited_text(decode_text(path.read_bytes()), suffix=suffix))]
+    if suffix == ".pdf":
+        return read_pdf(path)
+    if suffix == ".docx":
+        return read_docx(path)
+    if suffix == ".doc":
+        return read_doc(path)
+    return read_with_unstructured(path, suffix)
+
+
+def _delimited_text(text: str, *, suffix: str) -> str:
+    """Render a CSV/TSV table as one line per row with cells separated by `` | ``."""
+    if suffix == ".tsv":
+        delimiter = "\t"
+    else:
+        try:
+            delimiter = csv.Sniffer().sniff(text[:8192], delimiters=_CSV_DELIMITERS).delimiter
+        except csv.Error:
+            delimiter = ","
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as e:
+        raise IngestError(f"malformed {suffix} file: {e}") from e
+    lines = []
+    for row in rows:
+        cells = [cell.strip() for cell in row]
+        while cells and not cells[-1]:
+            cells.pop()
+        if cells:
+            lines.append(" | ".join(cells))
+    return "\n".join(lines)
