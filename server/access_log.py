@@ -77,7 +77,7 @@ class RequestContextMiddleware:
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
-            offered = value.decode("latin-1")
+            offered: str = bytes(value).decode("latin-1")
             if _CLIENT_ID.fullmatch(offered):
                 return offered
     return uuid.uuid4().hex[:16]

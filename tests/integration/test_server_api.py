@@ -282,19 +282,6 @@ def test_requests_carry_an_id_and_leave_an_access_log_line(
     assert client.get("/health").headers["x-request-id"]  # generated when the client sends none
 
 
-def test_empty_knowledge_base_refuses_without_the_model(make_client: MakeClient) -> None:
-    def no_model() -> BaseChatModel:
-        raise AssertionError("a refusal must not load the model")
-
-    client = make_client(chat_model=no_model)
-    _create(client)
-    response = client.post("/kbs/manuals/ask", json={"question": "What is the warranty?"})
-    assert response.status_code == 200, response.text
-    answer = AskResponse.model_validate(response.json())
-    assert answer.refused
-    assert answer.sources == []
-
-
 class SlowChatModel(BaseChatModel):
     """Streams one token every 50 ms until released: keeps the one model busy for as long as a test needs."""
 
@@ -354,3 +341,15 @@ def test_a_full_queue_answers_429_with_retry_after(make_client: MakeClient) -> N
     answer = AskResponse.model_validate(generating.result().json())
     assert "24 months" in answer.answer
     assert client.post("/kbs/manuals/ask", json=ask).status_code == 200  # the line is free again
+
+
+def test_empty_knowledge_base_refuses_without_generating(make_client: MakeClient) -> None:
+    model = SlowChatModel(release=threading.Event())
+    client = make_client(chat_model=lambda: model)
+    _create(client)
+    response = client.post("/kbs/manuals/ask", json={"question": "What is the warranty?"})
+    assert response.status_code == 200, response.text
+    answer = AskResponse.model_validate(response.json())
+    assert answer.refused
+    assert answer.sources == []
+    assert model.tokens_streamed == 0
