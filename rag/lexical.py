@@ -23,7 +23,7 @@ from rag.postings import Segment, build_segment, merge_segments, read_segment, w
 from rag.tokenize import TOKENIZER_VERSION, tokenize
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     import numpy.typing as npt
 
@@ -37,6 +37,7 @@ _MANIFEST = "manifest.json"
 _OWNED_FILE = re.compile(r"(seg-\d+\.npz|live-\d+\.npy|vocab-\d+\.json|\..+\.tmp-\d+)")
 # Segments whose live row counts share a power of this base form a tier; a full tier is merged into one.
 _FANOUT = 8
+_LOAD_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,13 @@ class LexicalIndex:
         b: BM25 length normalisation.
 
     Raises:
-        ConfigError: The folder holds an index that cannot be read or was built with another
-            tokenizer version; delete the folder and re-ingest.
+        ConfigError: ``k1`` or ``b`` is out of range, or the folder holds an index that cannot be
+            read or was built with another tokenizer version (delete the folder and re-ingest).
     """
 
     def __init__(self, directory: Path, *, k1: float = 1.5, b: float = 0.75) -> None:
+        if k1 < 0 or not 0 <= b <= 1:
+            raise ConfigError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1} b={b}")
         self._directory = directory
         self._k1 = k1
         self._b = b
@@ -123,8 +126,9 @@ class LexicalIndex:
         tokens = [tokenize(texts[position]) for position in last.values()]
         metas = [metadatas[position] for position in last.values()]
         with self._lock:
-            self._tombstone(last)
+            # Built before anything is replaced, so invalid metadata leaves the index unchanged.
             segment = build_segment(self._new_name(), list(last), tokens, metas, self._vocab)
+            self._tombstone(last)
             self._segments.append(segment)
             self._register([segment])
             self._maintain()
@@ -151,8 +155,8 @@ class LexicalIndex:
         Returns:
             Up to ``k`` ``(id, score)`` pairs, best first; only chunks sharing a term with the query.
         """
-        query_terms = Counter(tokenize(query))
-        if k <= 0 or not query_terms:
+        query_terms = Counter(tokenize(query)) if k > 0 else Counter()
+        if not query_terms:
             return []
         with self._lock:
             layout = self._current_layout()
@@ -311,27 +315,23 @@ class LexicalIndex:
 
     def _load(self) -> None:
         directory = self._directory
-        try:
-            manifest = json.loads((directory / _MANIFEST).read_text(encoding="utf-8"))
-            if manifest.get("format") != _FORMAT or manifest.get("tokenizer") != TOKENIZER_VERSION:
+        for attempt in range(_LOAD_ATTEMPTS):
+            manifest_text = (directory / _MANIFEST).read_text(encoding="utf-8")
+            try:
+                manifest, terms, segments = _read_state(directory, manifest_text)
+                break
+            except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+                # A writer that commits while we read deletes the files of the state we started
+                # reading; the new manifest then names files that exist, so read again.
+                if (
+                    attempt + 1 < _LOAD_ATTEMPTS
+                    and (directory / _MANIFEST).read_text("utf-8") != manifest_text
+                ):
+                    continue
                 raise ConfigError(
-                    f"lexical index at {directory} has format={manifest.get('format')} "
-                    f"tokenizer={manifest.get('tokenizer')}, this kb needs format={_FORMAT} "
-                    f"tokenizer={TOKENIZER_VERSION}; delete the folder and re-ingest to rebuild it"
-                )
-            terms = json.loads((directory / manifest["vocab"]).read_text(encoding="utf-8"))
-            live = np.load(directory / manifest["live"], allow_pickle=False)
-            segments = [read_segment(directory / f"{name}.npz") for name in manifest["segments"]]
-            if len(live) != sum(len(segment.ids) for segment in segments):
-                raise ValueError(f"{manifest['live']} does not match the segments' row count")
-            start = 0
-            for segment in segments:
-                segment.live = live[start : start + len(segment.ids)].copy()
-                start += len(segment.ids)
-        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
-            raise ConfigError(
-                f"lexical index at {directory} is unreadable ({e}); delete the folder and re-ingest to rebuild it"
-            ) from e
+                    f"lexical index at {directory} is unreadable ({e}); delete the folder and re-ingest "
+                    "to rebuild it"
+                ) from e
         self._vocab = {term: position for position, term in enumerate(terms)}
         self._segments = segments
         self._register(segments)
@@ -340,6 +340,27 @@ class LexicalIndex:
         self._saved_segments = set(manifest["segments"])
         self._saved_vocab = (manifest["vocab"], len(terms))
         logger.debug("lexical loaded directory=%s chunks=%d segments=%d", directory, len(self), len(segments))
+
+
+def _read_state(directory: Path, manifest_text: str) -> tuple[dict[str, Any], list[str], list[Segment]]:
+    """Read the vocabulary and segments a manifest names, with their live masks applied."""
+    manifest: dict[str, Any] = json.loads(manifest_text)
+    if manifest.get("format") != _FORMAT or manifest.get("tokenizer") != TOKENIZER_VERSION:
+        raise ConfigError(
+            f"lexical index at {directory} has format={manifest.get('format')} "
+            f"tokenizer={manifest.get('tokenizer')}, this kb needs format={_FORMAT} "
+            f"tokenizer={TOKENIZER_VERSION}; delete the folder and re-ingest to rebuild it"
+        )
+    terms: list[str] = json.loads((directory / manifest["vocab"]).read_text(encoding="utf-8"))
+    live = np.load(directory / manifest["live"], allow_pickle=False)
+    segments = [read_segment(directory / f"{name}.npz") for name in manifest["segments"]]
+    if len(live) != sum(len(segment.ids) for segment in segments):
+        raise ValueError(f"{manifest['live']} does not match the segments' row count")
+    start = 0
+    for segment in segments:
+        segment.live = live[start : start + len(segment.ids)].copy()
+        start += len(segment.ids)
+    return manifest, terms, segments
 
 
 def _top(candidates: npt.NDArray[np.intp], scores: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.intp]:
@@ -362,20 +383,9 @@ def _top_where(
     metadata value met, so a filter over per-file metadata costs one call per file, not per chunk.
     """
     verdicts = np.zeros(len(layout.metas), dtype=np.int8)  # 0 not asked yet, 1 accepted, -1 rejected
-    head = max(8 * k, 512)
-    if len(candidates) > head:
-        split = np.argpartition(-scores[candidates], head - 1)
-        rest = candidates[split[head:]]
-        rest = rest[np.lexsort((rest, -scores[rest]))]
-        blocks = [
-            _top(candidates[split[:head]], scores, head),
-            *np.array_split(rest, max(1, len(rest) // 4096)),
-        ]
-    else:
-        blocks = [_top(candidates, scores, len(candidates))]
     accepted: list[npt.NDArray[np.intp]] = []
     found = 0
-    for block in blocks:
+    for block in _best_first_blocks(candidates, scores, head=max(8 * k, 512)):
         block_metas = layout.row_meta[block]
         for meta in np.unique(block_metas[verdicts[block_metas] == 0]).tolist():
             verdicts[meta] = 1 if where(layout.metas[meta]) else -1
@@ -384,6 +394,19 @@ def _top_where(
         if found >= k:
             break
     return np.concatenate(accepted)[:k]
+
+
+def _best_first_blocks(
+    candidates: npt.NDArray[np.intp], scores: npt.NDArray[np.float64], *, head: int
+) -> Iterator[npt.NDArray[np.intp]]:
+    """Yield all candidates best first in blocks: the ``head`` best, then the rest only if asked."""
+    if len(candidates) <= head:
+        yield _top(candidates, scores, len(candidates))
+        return
+    split = np.argpartition(-scores[candidates], head - 1)
+    yield _top(candidates[split[:head]], scores, head)
+    rest = candidates[split[head:]]
+    yield from np.array_split(_top(rest, scores, len(rest)), max(1, len(rest) // 4096))
 
 
 def _tier(live_rows: int) -> int:

@@ -70,6 +70,19 @@ def build_segment(
     Raises:
         ValueError: A metadata value is not JSON-serialisable.
     """
+    table: dict[str, int] = {}
+    metas: list[dict[str, Any]] = []
+    meta_index = np.empty(len(ids), dtype=np.int32)
+    for position, metadata in enumerate(metadatas):
+        try:
+            key = json.dumps(metadata, sort_keys=True, ensure_ascii=False)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"metadata of chunk {ids[position]!r} is not JSON-serialisable: {e}") from e
+        if key not in table:
+            table[key] = len(metas)
+            # Kept as it reads back from disk, so filters see the same values before and after a save.
+            metas.append(json.loads(key))
+        meta_index[position] = table[key]
     term_ids = np.fromiter(
         (vocab.setdefault(token, len(vocab)) for token in chain.from_iterable(tokens)), dtype=np.int64
     )
@@ -78,19 +91,6 @@ def build_segment(
     # Sorting (term, row) pairs once both counts repeats and yields term-major order.
     width = max(len(ids), 1)
     keys, tfs = np.unique(term_ids * width + rows, return_counts=True)
-    table: dict[str, int] = {}
-    metas: list[dict[str, Any]] = []
-    meta_index = np.empty(len(ids), dtype=np.int32)
-    for position, metadata in enumerate(metadatas):
-        try:
-            key = json.dumps(metadata, sort_keys=True, ensure_ascii=False)
-        except TypeError as e:
-            raise ValueError(f"metadata of chunk {ids[position]!r} is not JSON-serialisable: {e}") from e
-        if key not in table:
-            table[key] = len(metas)
-            # Kept as it reads back from disk, so filters see the same values before and after a save.
-            metas.append(json.loads(key))
-        meta_index[position] = table[key]
     return _from_postings(name, len(vocab), ids, keys // width, keys % width, tfs, doc_len, meta_index, metas)
 
 

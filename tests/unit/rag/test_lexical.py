@@ -100,6 +100,23 @@ def test_where_filters_by_metadata(tmp_path: Path, corpus: dict[str, tuple[str, 
     assert index.search("P-Tuning v2", 5, where=lambda meta: meta["suffix"] == ".pdf") == []
 
 
+def test_where_looks_beyond_the_best_candidates(tmp_path: Path) -> None:
+    # More candidates than the first block the filter inspects, and only the worst-ranked pass it.
+    index = LexicalIndex(tmp_path)
+    ids = [f"doc-{n:04d}" for n in range(1600)]
+    index.upsert(
+        ids,
+        [f"{ZEN[n % len(ZEN)]} item{n}" for n in range(1600)],
+        [_meta("rare.txt" if n >= 1500 else "common.txt") for n in range(1600)],
+    )
+    everything = index.search("better", 1600)
+    assert len(everything) > 600
+    expected = [hit for hit in everything if hit[0] >= "doc-1500"][:7]
+    assert len(expected) == 7
+    assert index.search("better", 7, where=lambda meta: meta["source"] == "rare.txt") == expected
+    assert index.search("better", 7, where=lambda meta: False) == []
+
+
 def test_upsert_replaces_text_of_existing_id(tmp_path: Path) -> None:
     index = _zen_index(tmp_path)
     assert index.search("namespaces honking", 1)[0][0] == "zen-15"
@@ -137,13 +154,24 @@ def test_empty_query_and_k(tmp_path: Path) -> None:
     assert len(LexicalIndex(tmp_path / "empty").search("better", 3)) == 0
 
 
-def test_metadata_must_be_json(tmp_path: Path) -> None:
-    index = LexicalIndex(tmp_path)
+def test_invalid_upsert_leaves_the_index_unchanged(tmp_path: Path) -> None:
+    index = _zen_index(tmp_path)
     with pytest.raises(ValueError, match="JSON"):
-        index.upsert(["a"], ["text"], [{"source": object()}])
+        index.upsert(["zen-0", "new"], ["replaced", "text"], [_meta("a.txt"), {"source": object()}])
     with pytest.raises(ValueError, match="aligned"):
-        index.upsert(["a", "b"], ["text"], [{}])
-    assert len(index) == 0
+        index.upsert(["zen-0", "b"], ["text"], [{}])
+    assert len(index) == len(ZEN)
+    assert index.search("beautiful ugly", 1)[0][0] == "zen-0"
+
+
+def test_bad_parameters_and_foreign_tokenizer_version_raise(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="k1"):
+        LexicalIndex(tmp_path, b=1.5)
+    _zen_index(tmp_path).save()
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"tokenizer": 1', '"tokenizer": 0'))
+    with pytest.raises(ConfigError, match="tokenizer=0"):
+        LexicalIndex(tmp_path)
 
 
 def test_incremental_updates_score_like_a_fresh_build(
