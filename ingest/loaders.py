@@ -70,7 +70,11 @@ def load_file(path: Path) -> list[Document]:
         blocks = _read(path, suffix)
     except OSError as e:
         raise IngestError(f"could not read file: {e.strerror or e}") from e
-    blocks = [block for block in blocks if block.page_content.strip()]
+    blocks = [
+        Document(page_content=block.page_content.strip(), metadata=block.metadata)
+        for block in blocks
+        if block.page_content.strip()
+    ]
     if not blocks:
         raise IngestError("file contains no text")
     logger.debug(
