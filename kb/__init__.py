@@ -1,5 +1,9 @@
 """kb: local knowledge-base question answering with cited sources."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from kb.errors import (
     ConfigError,
     DocumentNotFound,
@@ -10,11 +14,15 @@ from kb.errors import (
     ProviderUnavailable,
     UnsupportedFileType,
 )
-from kb.knowledge_base import KnowledgeBase, Workspace
 from kb.results import DocumentInfo, KnowledgeBaseInfo, SearchHit
 from kb.settings import Settings
 
+if TYPE_CHECKING:
+    from kb.knowledge_base import KnowledgeBase, Workspace
+    from rag.answer import Answer, Source
+
 __all__ = [
+    "Answer",
     "ConfigError",
     "DocumentInfo",
     "DocumentNotFound",
@@ -27,6 +35,26 @@ __all__ = [
     "ProviderUnavailable",
     "SearchHit",
     "Settings",
+    "Source",
     "UnsupportedFileType",
     "Workspace",
 ]
+
+# ``ingest`` and ``rag`` raise ``kb.errors`` types, so importing them runs this file first. The facade
+# imports ``ingest`` and ``rag`` in turn, so it is loaded on first use rather than here, which keeps
+# ``import ingest.loaders`` working as the first import of a process.
+_LAZY = {
+    "KnowledgeBase": "kb.knowledge_base",
+    "Workspace": "kb.knowledge_base",
+    "Answer": "rag.answer",
+    "Source": "rag.answer",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kb' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,51 @@
+"""The public surface of each package is pinned: a change to it is a deliberate change to this test."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import kb
+
+
+def test_kb_exports() -> None:
+    assert sorted(kb.__all__) == [
+        "Answer",
+        "ConfigError",
+        "DocumentInfo",
+        "DocumentNotFound",
+        "EmbeddingMismatch",
+        "IngestError",
+        "KBError",
+        "KnowledgeBase",
+        "KnowledgeBaseInfo",
+        "KnowledgeBaseNotFound",
+        "ProviderUnavailable",
+        "SearchHit",
+        "Settings",
+        "Source",
+        "UnsupportedFileType",
+        "Workspace",
+    ]
+    for name in kb.__all__:
+        assert getattr(kb, name) is not None
+
+
+def test_unknown_attribute_raises() -> None:
+    with pytest.raises(AttributeError):
+        _ = kb.NoSuchThing  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("module", ["ingest.loaders", "ingest.pipeline", "rag.retrievers", "kb.cli", "server"])
+def test_each_package_imports_first_in_a_fresh_process(module: str) -> None:
+    """A circular import only shows when a module is the first thing a process imports."""
+    result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_errors_share_one_root() -> None:
+    for name in ("ConfigError", "DocumentNotFound", "EmbeddingMismatch", "IngestError", "KnowledgeBaseNotFound",
+                 "ProviderUnavailable", "UnsupportedFileType"):
+        assert issubclass(getattr(kb, name), kb.KBError)
