@@ -366,8 +366,12 @@ def _read_state(directory: Path, manifest_text: str) -> tuple[dict[str, Any], li
 def _top(candidates: npt.NDArray[np.intp], scores: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.intp]:
     """Return the ``k`` best-scoring candidate rows, best first, ties by row."""
     if len(candidates) > k:
-        candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
-    return candidates[np.lexsort((candidates, -scores[candidates]))]
+        candidates = candidates[scores[candidates] >= _kth_largest(scores[candidates], k)]
+    return candidates[np.lexsort((candidates, -scores[candidates]))][:k]
+
+
+def _kth_largest(values: npt.NDArray[np.float64], k: int) -> float:
+    return float(np.partition(values, len(values) - k)[len(values) - k])
 
 
 def _top_where(
@@ -399,14 +403,19 @@ def _top_where(
 def _best_first_blocks(
     candidates: npt.NDArray[np.intp], scores: npt.NDArray[np.float64], *, head: int
 ) -> Iterator[npt.NDArray[np.intp]]:
-    """Yield all candidates best first in blocks: the ``head`` best, then the rest only if asked."""
+    """Yield all candidates best first (ties by row) in blocks; the rest is sorted only if asked for.
+
+    The first block holds the ``head`` best and everything tied with the last of them, so every later
+    row scores strictly lower.
+    """
     if len(candidates) <= head:
         yield _top(candidates, scores, len(candidates))
         return
-    split = np.argpartition(-scores[candidates], head - 1)
-    yield _top(candidates[split[:head]], scores, head)
-    rest = candidates[split[head:]]
-    yield from np.array_split(_top(rest, scores, len(rest)), max(1, len(rest) // 4096))
+    first = scores[candidates] >= _kth_largest(scores[candidates], head)
+    yield _top(candidates[first], scores, int(np.count_nonzero(first)))
+    rest = candidates[~first]
+    if len(rest):
+        yield from np.array_split(_top(rest, scores, len(rest)), max(1, len(rest) // 4096))
 
 
 def _tier(live_rows: int) -> int:

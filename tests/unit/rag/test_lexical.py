@@ -111,6 +111,7 @@ def test_where_looks_beyond_the_best_candidates(tmp_path: Path) -> None:
     )
     everything = index.search("better", 1600)
     assert len(everything) > 600
+    assert index.search("better", 7) == everything[:7]  # equal scores rank by insertion order
     expected = [hit for hit in everything if hit[0] >= "doc-1500"][:7]
     assert len(expected) == 7
     assert index.search("better", 7, where=lambda meta: meta["source"] == "rare.txt") == expected
