@@ -13,7 +13,7 @@ import logging
 import re
 import shutil
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from ingest.pipeline import Ingestor, IngestProgress, IngestReport
 from kb.errors import ConfigError, DocumentNotFound, KnowledgeBaseNotFound
 from kb.results import DocumentInfo, KnowledgeBaseInfo, SearchHit
 from kb.settings import RetrievalSettings, Settings
+from rag.answer import Answer, AnswerEvent
 from rag.lexical import LexicalIndex
 from rag.retrievers import KbRetriever, RetrievalMode
 from rag.store import ChromaChunkStore, chroma_client
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document
     from langchain_core.language_models import BaseChatModel
 
+    from rag.chain import QAChain
     from rag.embeddings import IdentifiedEmbeddings
     from rag.rerank import CrossEncoderReranker
 
@@ -268,6 +270,84 @@ class KnowledgeBase:
         """Save the lexical index and release the manifest."""
         self.lexical.save()
         self.manifest.close()
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        k: int | None = None,
+        mode: RetrievalMode | None = None,
+        score_threshold: float | None = None,
+        source_glob: str | None = None,
+        file_types: Sequence[str] | None = None,
+    ) -> Answer:
+        """Answer a question from this knowledge base, citing the passages used.
+
+        Args:
+            question: the question, in any language (the answer follows it).
+            history: earlier (question, answer) turns, oldest first; follow-ups are made standalone.
+            k: passages retrieved (at most three are shown to the model); default from settings.
+            mode: dense, bm25 or hybrid retrieval; default from settings.
+            score_threshold: similarity the best passage needs, else a refusal without calling the
+                model; default ``settings.retrieval.answer_threshold``.
+            source_glob: only documents whose source path matches this glob.
+            file_types: only these file types (``pdf``, ``md``…).
+
+        Returns:
+            The answer, its numbered sources and timings.
+
+        Raises:
+            ConfigError: no chat model is configured.
+            ProviderUnavailable: the chat model cannot be loaded or reached.
+        """
+        chain = self._qa_chain(k, mode, score_threshold, source_glob, file_types)
+        return chain.invoke({"question": question, "history": list(history)})
+
+    def ask_events(
+        self,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        k: int | None = None,
+        mode: RetrievalMode | None = None,
+        score_threshold: float | None = None,
+        source_glob: str | None = None,
+        file_types: Sequence[str] | None = None,
+    ) -> Generator[AnswerEvent, None, None]:
+        """Answer a question as events: ``SourcesEvent`` first, then ``TokenEvent``s, then the ``Answer``.
+
+        Takes the same arguments as ``ask``. Closing the generator early stops generation.
+
+        Raises:
+            ConfigError: no chat model is configured.
+            ProviderUnavailable: the chat model cannot be loaded or reached.
+        """
+        chain = self._qa_chain(k, mode, score_threshold, source_glob, file_types)
+        return chain.events({"question": question, "history": list(history)})
+
+    def _qa_chain(
+        self,
+        k: int | None,
+        mode: RetrievalMode | None,
+        score_threshold: float | None,
+        source_glob: str | None,
+        file_types: Sequence[str] | None,
+    ) -> QAChain:
+        # Imported here: rag.chain raises kb.errors types, and importing it while kb/__init__ runs is a cycle.
+        from rag.chain import make_qa_chain
+
+        retrieval = self.settings.retrieval
+        threshold = retrieval.answer_threshold if score_threshold is None else score_threshold
+        return make_qa_chain(
+            self.retriever(k=k, mode=mode, source_glob=source_glob, file_types=file_types),
+            self.chat_model(),
+            score_threshold=max(threshold, retrieval.score_threshold),
+            context_window=self.settings.llm.context_window,
+            max_answer_tokens=self.settings.llm.max_tokens,
+        )
 
 
 def hit_from_document(doc: Document) -> SearchHit:

@@ -72,6 +72,18 @@ class RetrievalSettings(BaseModel):
         le=1.0,
         description="Minimum relevance (0..1, higher is closer) a passage needs; below it the question is refused.",
     )
+    answer_threshold: float = Field(
+        0.885,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Cosine similarity (multilingual-e5-small scale) a passage needs to count as evidence for `ask`; "
+            "passages up to 0.045 below it also count when they contain half of the question's words. With no "
+            "evidence the answer is a fixed refusal and the model is not called. e5 scores are compressed: on the "
+            "ChatGLM docs unrelated questions reach 0.77-0.88, answerable ones 0.85-0.96. Other embedding models "
+            "need their own value."
+        ),
+    )
     dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in hybrid fusion.")
     bm25_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in hybrid fusion.")
     rrf_k: int = Field(60, gt=0, description="Reciprocal-rank-fusion constant.")

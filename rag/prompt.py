@@ -31,6 +31,7 @@ __all__ = [
     "detect_language",
     "is_refusal",
     "overlap_citations",
+    "query_coverage",
     "refusal_text",
     "resolve_citations",
     "split_sentences",
@@ -52,8 +53,8 @@ _REFUSALS: dict[Language, str] = {
     "en": "I can't answer that from the indexed documents.",
 }
 _HEADERS: dict[Language, tuple[str, str, str]] = {
-    "zh": ("资料：", "问题：", "请根据资料用中文简洁回答，并用 [编号] 注明出处。"),
-    "en": ("Sources:", "Question: ", "Answer briefly in English from the sources and cite them as [n]."),
+    "zh": ("资料：", "问题：", "请依据资料用中文简洁回答，并在句末注明出处，如 [1]。"),
+    "en": ("Sources:", "Question: ", "Answer briefly in English from the sources, citing them like [1]."),
 }
 _MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message (role markers, separators)
 _MIN_PASSAGE_TOKENS = 40  # a passage trimmed shorter than this is more noise than evidence
@@ -68,6 +69,7 @@ _CITATION = re.compile(
     r"(?P<nums>\d{1,3}(?:\s*(?:[,，、;；]|-|–)\s*\d{1,3})*)\s*[\]】]",
     re.IGNORECASE,
 )
+_REPEATED_MARKER = re.compile(r"(\[\d+\])(?:\s*\1)+")
 _REFUSAL_PHRASES = (
     "无法回答",
     "无法从",
@@ -105,6 +107,63 @@ _REFUSAL_PHRASES = (
     "don't mention",
     "i'm sorry",
     "i am sorry",
+)
+_STOPWORDS = frozenset(
+    [
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "how",
+        "why",
+        "when",
+        "where",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "the",
+        "a",
+        "an",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "from",
+        "by",
+        "with",
+        "and",
+        "or",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "i",
+        "you",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "my",
+        "your",
+        "there",
+        "about",
+        "me",
+        "please",
+        "tell",
+        "explain",
+    ]
 )
 _REFUSAL_WINDOW = 60  # a refusal phrase this early in the answer means the model declined
 
@@ -159,6 +218,14 @@ def _terms(text: str) -> set[str]:
         if len(run) == 1:
             terms.add(run)
     return terms
+
+
+def query_coverage(query: str, text: str) -> float:
+    """Fraction of the query's content terms (words minus English stopwords, CJK bigrams) found in ``text``."""
+    wanted = _terms(query) - _STOPWORDS
+    if not wanted:
+        return 0.0
+    return len(wanted & _terms(text)) / len(wanted)
 
 
 def trim_passage(text: str, query: str, *, max_tokens: int, count_tokens: TokenCounter) -> str:
@@ -261,8 +328,8 @@ def build_prompt(
     retrieval_query: str | None = None,
     history: Sequence[tuple[str, str]] = (),
     language: Language | None = None,
-    max_context_tokens: int = 720,
-    passage_tokens: int = 260,
+    max_context_tokens: int = 600,
+    passage_tokens: int = 220,
     context_window: int = 4096,
     reserve_tokens: int = 384,
 ) -> PromptPlan:
@@ -381,7 +448,8 @@ def resolve_citations(text: str, n_sources: int) -> tuple[str, list[int]]:
             return ""
         return match["space"] + "".join(f"[{n}]" for n in valid)
 
-    return _CITATION.sub(replace, text), cited
+    # Small models sometimes repeat a marker ("[1] [1] [1]"); one is enough.
+    return _REPEATED_MARKER.sub(r"\1", _CITATION.sub(replace, text)), cited
 
 
 def is_refusal(text: str) -> bool:

@@ -272,3 +272,29 @@ def test_source_model_is_frozen_and_exported() -> None:
     source = Source(n=1, source="a.md", page=None, chunk_id="x", score=0.9, text="t", cited=False)
     with pytest.raises(ValueError, match="frozen"):
         source.n = 2  # type: ignore[misc]
+
+
+def test_passage_just_under_the_threshold_counts_when_it_contains_the_query_words() -> None:
+    near = Document(
+        page_content="Type clear to clear the dialogue history in the command line demo.",
+        metadata={"source": "README_en.md", "id": "n", "score": 0.85},
+    )
+    unrelated = Document(page_content="今天天气很好。", metadata={"source": "x.md", "id": "u", "score": 0.86})
+    llm = ScriptedChatModel(pieces=["Type clear [1]."], calls=[], closed=[])
+    chain = make_qa_chain(StaticRetriever(documents=[near], queries=[]), llm, score_threshold=0.885)
+    answer = chain.invoke("Which command clears the dialogue history in the command line demo?")
+    assert not answer.refused
+    assert answer.sources[0].cited
+    gate = make_qa_chain(
+        StaticRetriever(documents=[unrelated], queries=[]),
+        ExplodingChatModel(pieces=[]),
+        score_threshold=0.885,
+    )
+    assert gate.invoke("今天北京的天气怎么样？").refused
+
+
+def test_a_repetition_loop_stops_generation() -> None:
+    chain, _, llm = chain_with(["INT4 需要 6GB[1]"] + [" [1]"] * 50)
+    answer = chain.invoke("INT4 需要多少显存？")
+    assert answer.answer == "INT4 需要 6GB[1]"
+    assert llm.closed == [True]

@@ -170,6 +170,7 @@ def test_history_dropped_oldest_first_when_it_leaves_no_room() -> None:
     [
         ("需要 6GB 显存[1]。", 3, "需要 6GB 显存[1]。", [1]),
         ("A [1,2] and B [2][3].", 3, "A [1][2] and B [2][3].", [1, 2, 3]),
+        ("6GB [1] [1] [1]", 3, "6GB [1]", [1]),
         ("见【1】和【2，3】", 3, "见[1]和[2][3]", [1, 2, 3]),
         ("Wrong [7] marker.", 3, "Wrong marker.", []),
         ("Mixed [2, 9] here", 3, "Mixed [2] here", [2]),
