@@ -19,10 +19,11 @@ from kb.settings import Settings
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase, Workspace
-    from rag.answer import Answer, Source
+    from rag.answer import Answer, AnswerEvent, Source, SourcesEvent, TokenEvent
 
 __all__ = [
     "Answer",
+    "AnswerEvent",
     "ConfigError",
     "DocumentInfo",
     "DocumentNotFound",
@@ -36,6 +37,8 @@ __all__ = [
     "SearchHit",
     "Settings",
     "Source",
+    "SourcesEvent",
+    "TokenEvent",
     "UnsupportedFileType",
     "Workspace",
 ]
@@ -48,6 +51,9 @@ _LAZY = {
     "Workspace": "kb.knowledge_base",
     "Answer": "rag.answer",
     "Source": "rag.answer",
+    "SourcesEvent": "rag.answer",
+    "TokenEvent": "rag.answer",
+    "AnswerEvent": "rag.answer",
 }
 
 

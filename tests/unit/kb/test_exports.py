@@ -13,6 +13,7 @@ import kb
 def test_kb_exports() -> None:
     assert sorted(kb.__all__) == [
         "Answer",
+        "AnswerEvent",
         "ConfigError",
         "DocumentInfo",
         "DocumentNotFound",
@@ -26,6 +27,8 @@ def test_kb_exports() -> None:
         "SearchHit",
         "Settings",
         "Source",
+        "SourcesEvent",
+        "TokenEvent",
         "UnsupportedFileType",
         "Workspace",
     ]
