@@ -78,11 +78,11 @@ class ChatGLM(BaseChatModel):
     """Weights dtype; ``auto`` is float32 on CPU, bfloat16/float16 on GPUs."""
     quantize: Quantize = "none"
     """``8bit``/``4bit``: bitsandbytes on CUDA, or the checkpoint's own ``quantize()`` for ChatGLM2/3."""
-    max_tokens: int = Field(384, gt=0)
+    max_tokens: int = Field(default=384, gt=0)
     """Most tokens to generate."""
-    temperature: float = Field(0.1, ge=0.0)
+    temperature: float = Field(default=0.1, ge=0.0)
     """Sampling temperature; 0 means greedy decoding."""
-    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
     """Nucleus sampling mass."""
     stop: list[str] | None = None
     """Stop sequences applied to every call, in addition to those passed per call."""

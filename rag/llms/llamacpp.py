@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -74,23 +75,23 @@ class ChatLlamaCpp(BaseChatModel):
 
     model_path: Path
     """GGUF file with an embedded chat template."""
-    n_ctx: int = Field(4096, gt=0)
+    n_ctx: int = Field(default=4096, gt=0)
     """Context window in tokens (prompt plus answer)."""
-    n_threads: int | None = Field(None, ge=0)
+    n_threads: int | None = Field(default=None, ge=0)
     """CPU threads; ``None`` or 0 uses every core."""
-    n_batch: int = Field(512, gt=0)
+    n_batch: int = Field(default=512, gt=0)
     """Prompt tokens evaluated per batch."""
-    temperature: float = Field(0.1, ge=0.0)
+    temperature: float = Field(default=0.1, ge=0.0)
     """Sampling temperature; 0 means greedy decoding."""
-    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    top_p: float = Field(default=0.9, gt=0.0, le=1.0)
     """Nucleus sampling mass."""
-    max_tokens: int = Field(384, gt=0)
+    max_tokens: int = Field(default=384, gt=0)
     """Most tokens to generate."""
     stop: list[str] | None = None
     """Stop sequences applied to every call, in addition to those passed per call."""
     seed: int | None = None
     """Sampling seed for reproducible output; ``None`` draws a new one per call."""
-    prompt_cache_bytes: int = Field(0, ge=0)
+    prompt_cache_bytes: int = Field(default=0, ge=0)
     """Size of an in-RAM cache of KV states of earlier prompts (``LlamaRAMCache``); 0 disables it."""
 
     _loaded: _LoadedLlama | None = PrivateAttr(default=None)
@@ -162,7 +163,8 @@ class ChatLlamaCpp(BaseChatModel):
         from llama_cpp import StoppingCriteriaList
 
         loaded = self._load()
-        rendered = loaded.formatter(messages=to_chat_dicts(messages))
+        chat: list[Any] = to_chat_dicts(messages)  # role/content dicts are llama-cpp's message shape
+        rendered = loaded.formatter(messages=chat)
         prompt = loaded.llama.tokenize(
             rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
         )
@@ -187,6 +189,8 @@ class ChatLlamaCpp(BaseChatModel):
                 stream=True,
                 stopping_criteria=StoppingCriteriaList([counter]),
             )
+            if not isinstance(completion, Generator):
+                raise TypeError(f"create_completion(stream=True) returned {type(completion).__name__}")
             try:
                 for part in completion:
                     choice = part["choices"][0]
@@ -199,7 +203,7 @@ class ChatLlamaCpp(BaseChatModel):
             finally:
                 # Closing llama.cpp's generator stops sampling; reached too when our consumer
                 # closes this stream early.
-                completion.close()  # type: ignore[union-attr]
+                completion.close()
 
         logger.debug(
             "llamacpp generation done prompt_tokens=%d completion_tokens=%d finish_reason=%s",
@@ -249,7 +253,8 @@ class _TokenCounter:
 
 
 def _load_llama(path: Path, n_ctx: int, threads: int, n_batch: int, cache_bytes: int) -> _LoadedLlama:
-    from llama_cpp import Llama, LlamaRAMCache
+    from llama_cpp import Llama
+    from llama_cpp.llama_cache import LlamaRAMCache
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     logger.info("loading gguf path=%s n_ctx=%d threads=%d", path, n_ctx, threads)

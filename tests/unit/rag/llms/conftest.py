@@ -46,7 +46,7 @@ def build_tiny_glm(directory: Path) -> Path:
         show_progress=False,
     )
     bpe.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=bpe,
         eos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
@@ -55,6 +55,7 @@ def build_tiny_glm(directory: Path) -> Path:
     tokenizer.save_pretrained(directory)
 
     eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    assert isinstance(eos, int)
     torch.manual_seed(0)
     config = GlmConfig(
         vocab_size=len(tokenizer),

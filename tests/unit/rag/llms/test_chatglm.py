@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import torch
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, BatchEncoding
 
 from kb.errors import ConfigError
 from rag.llms.chatglm import ChatGLM
@@ -29,8 +30,9 @@ def glm(tiny_glm_dir: Path) -> ChatGLM:
 
 def _prompt_length(model_dir: Path, messages: list[dict[str, str]]) -> int:
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
-    return len(ids)
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)
+    assert isinstance(encoded, BatchEncoding)
+    return len(encoded["input_ids"])
 
 
 def test_invoke_returns_text_and_usage(glm: ChatGLM, tiny_glm_dir: Path) -> None:
@@ -113,6 +115,7 @@ def test_history_reaches_the_prompt(glm: ChatGLM, tiny_glm_dir: Path) -> None:
 def test_closing_the_stream_stops_generation(tiny_glm_dir: Path) -> None:
     long_run = ChatGLM(model_path=tiny_glm_dir, device="cpu", max_tokens=400, temperature=0.0)
     stream = long_run.stream("Hello")
+    assert isinstance(stream, Generator)
     next(stream)
 
     stream.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,7 @@ def test_history_is_part_of_the_prompt(default_llm: ChatLlamaCpp) -> None:
 
 def test_closing_the_stream_stops_generation_and_frees_the_model(default_llm: ChatLlamaCpp) -> None:
     stream = default_llm.stream("Write a very long essay about rivers.", max_tokens=400)
+    assert isinstance(stream, Generator)
     next(stream)
 
     stream.close()
@@ -105,6 +107,18 @@ def test_shared_prompt_prefix_is_not_evaluated_again(default_llm: ChatLlamaCpp) 
 
     # ~250 prompt tokens: the second call evaluates only the few tokens after the shared prefix.
     assert warm < cold / 2
+
+
+def test_prompt_cache_keeps_earlier_prompts(default_gguf: Path) -> None:
+    # A separate small-context Llama with a RAM cache of KV states; answers stay the same.
+    cached = ChatLlamaCpp(
+        model_path=default_gguf, n_ctx=512, temperature=0.0, max_tokens=3, prompt_cache_bytes=64 << 20
+    )
+
+    first = cached.invoke("Name a colour.")
+    cached.invoke("Name an animal.")
+
+    assert cached.invoke("Name a colour.").content == first.content
 
 
 def test_get_num_tokens_uses_the_model_tokenizer(default_llm: ChatLlamaCpp) -> None:
