@@ -1,0 +1,321 @@
+"""Retrieval and answer evaluation of a knowledge base against a JSONL question set.
+
+Each line of the question file is one case::
+
+    {"q": "ChatGLM-6B 有多少参数？", "sources": ["zh-chatglm/README.md"], "keys": ["62 亿"]}
+
+``sources`` are paths relative to the ingested folder, as ``SearchHit.source`` reports them; an empty list
+marks a question the knowledge base cannot answer. ``keys`` are strings that literally appear in the
+passage that answers the question (matched case-insensitively).
+
+Metrics, all over the answerable cases unless said otherwise:
+
+* source rank: 1-based rank of the first retrieved chunk whose source is one of the expected ones;
+  hit@1/3/5 and MRR are computed from it (a miss contributes 0 to MRR).
+* passage rank: rank of the first retrieved chunk from an expected source that contains every key.
+* answer key rate (``answers=True``): mean share of a case's keys found in the generated answer.
+* refusal accuracy (``answers=True``, every case): answerable questions answered, unanswerable refused.
+* latency: wall time of each search call (and of each ``ask`` call), p50 and p95.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from kb.knowledge_base import KnowledgeBase
+    from kb.results import SearchHit
+    from rag.retrievers import RetrievalMode
+
+__all__ = ["CaseResult", "EvalCase", "EvalReport", "evaluate", "load_cases", "percentile"]
+
+logger = logging.getLogger(__name__)
+
+
+class EvalCase(BaseModel):
+    """One question of an evaluation set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    q: str = Field(min_length=1, description="The question.")
+    sources: list[str] = Field(
+        default_factory=list,
+        description="Files (relative to the ingested root) that answer it; empty = unanswerable.",
+    )
+    keys: list[str] = Field(
+        default_factory=list, description="Strings that literally appear in the answering passage."
+    )
+    line: int = Field(
+        default=0, ge=0, description="Line of the question file the case came from (0 = built in code)."
+    )
+
+    @property
+    def answerable(self) -> bool:
+        """Whether the knowledge base holds an answer."""
+        return bool(self.sources)
+
+
+class CaseResult(BaseModel):
+    """What retrieval (and optionally the answer) did for one case."""
+
+    case: EvalCase
+    retrieved: list[str] = Field(description="Sources of the retrieved chunks, best first.")
+    source_rank: int | None = Field(
+        default=None, description="Rank of the first chunk from an expected source."
+    )
+    passage_rank: int | None = Field(
+        default=None, description="Rank of the first expected-source chunk holding all keys."
+    )
+    search_ms: float = Field(description="Wall time of the search call.")
+    answer: str | None = Field(default=None, description="Generated answer, when answers were evaluated.")
+    refused: bool | None = Field(
+        default=None, description="Whether the model refused, when answers were evaluated."
+    )
+    answer_key_rate: float | None = Field(default=None, description="Share of keys found in the answer.")
+    answer_ms: float | None = Field(default=None, description="Wall time of the ask call.")
+    failures: list[str] = Field(
+        default_factory=list, description="Why this case counts as failed; empty = passed."
+    )
+
+
+class EvalReport(BaseModel):
+    """Aggregate metrics of one retrieval mode over a question set."""
+
+    mode: str
+    k: int
+    cases: int
+    answerable: int
+    unanswerable: int
+    hit_at_1: float
+    hit_at_3: float
+    hit_at_5: float
+    mrr: float
+    passage_hit: float = Field(description="Share of answerable cases with an all-keys passage in the top k.")
+    passage_mrr: float
+    answer_key_rate: float | None = None
+    refusal_accuracy: float | None = None
+    search_p50_ms: float
+    search_p95_ms: float
+    answer_p50_ms: float | None = None
+    answer_p95_ms: float | None = None
+    results: list[CaseResult]
+
+    @property
+    def failures(self) -> list[CaseResult]:
+        """The cases that missed, in file order."""
+        return [result for result in self.results if result.failures]
+
+
+def load_cases(path: Path) -> list[EvalCase]:
+    """Read a JSONL question file; blank lines are skipped.
+
+    Args:
+        path: the file, one JSON object per line.
+
+    Returns:
+        The cases in file order.
+
+    Raises:
+        ConfigError: the file is missing or empty, or a line is not a valid case (the message names the line).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read question file {path}: {e.strerror or e}") from e
+    cases: list[EvalCase] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            data: Any = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise ConfigError(
+                f"{path}:{number}: not valid JSON ({e.msg}); each line must be one object"
+            ) from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}:{number}: expected a JSON object with q, sources and keys")
+        try:
+            case = EvalCase.model_validate({**data, "line": number})
+        except ValidationError as e:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
+            )
+            raise ConfigError(f"{path}:{number}: invalid case ({problems})") from e
+        if not case.sources and case.keys:
+            raise ConfigError(
+                f"{path}:{number}: keys given for an unanswerable case; add its sources or drop the keys"
+            )
+        if any(not item.strip() for item in [*case.sources, *case.keys]):
+            raise ConfigError(f"{path}:{number}: sources and keys must be non-empty strings")
+        cases.append(case)
+    if not cases:
+        raise ConfigError(f"{path} holds no questions")
+    return cases
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile of ``values`` (0.0 for an empty sequence)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = max(0, math.ceil(pct / 100.0 * len(ordered)) - 1)
+    return ordered[min(index, len(ordered) - 1)]
+
+
+def _contains_all(text: str, keys: Sequence[str]) -> bool:
+    folded = text.casefold()
+    return all(key.casefold() in folded for key in keys)
+
+
+def _ranks(case: EvalCase, hits: Sequence[SearchHit]) -> tuple[int | None, int | None]:
+    expected = set(case.sources)
+    source_rank = passage_rank = None
+    for rank, hit in enumerate(hits, start=1):
+        if hit.source not in expected:
+            continue
+        if source_rank is None:
+            source_rank = rank
+        if passage_rank is None and _contains_all(hit.text, case.keys):
+            passage_rank = rank
+            break
+    return source_rank, passage_rank
+
+
+def _score_case(
+    kb: KnowledgeBase, case: EvalCase, *, mode: RetrievalMode, k: int, answers: bool
+) -> CaseResult:
+    started = time.perf_counter()
+    hits = kb.search(case.q, k=k, mode=mode)
+    search_ms = (time.perf_counter() - started) * 1000.0
+    source_rank, passage_rank = _ranks(case, hits) if case.answerable else (None, None)
+    failures: list[str] = []
+    if case.answerable:
+        if source_rank is None:
+            failures.append("no expected source retrieved")
+        elif passage_rank is None:
+            failures.append(f"expected source at rank {source_rank} but no retrieved chunk holds all keys")
+    result = CaseResult(
+        case=case,
+        retrieved=[hit.source for hit in hits],
+        source_rank=source_rank,
+        passage_rank=passage_rank,
+        search_ms=search_ms,
+        failures=failures,
+    )
+    if answers:
+        _answer_case(kb, result, mode=mode, k=k)
+    return result
+
+
+def _answer_case(kb: KnowledgeBase, result: CaseResult, *, mode: RetrievalMode, k: int) -> None:
+    case = result.case
+    started = time.perf_counter()
+    reply = kb.ask(case.q, k=k, mode=mode)
+    result.answer_ms = (time.perf_counter() - started) * 1000.0
+    result.answer = reply.answer
+    result.refused = bool(reply.refused)
+    if case.answerable:
+        if result.refused:
+            result.failures.append("answerable question was refused")
+        if case.keys:
+            folded = reply.answer.casefold()
+            found = sum(1 for key in case.keys if key.casefold() in folded)
+            result.answer_key_rate = found / len(case.keys)
+            if found < len(case.keys):
+                result.failures.append(f"answer holds {found}/{len(case.keys)} keys")
+    elif not result.refused:
+        result.failures.append("unanswerable question was answered")
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def evaluate(
+    kb: KnowledgeBase,
+    cases: Sequence[EvalCase],
+    *,
+    mode: RetrievalMode,
+    k: int = 5,
+    answers: bool = False,
+) -> EvalReport:
+    """Run every case through ``kb.search`` (and ``kb.ask`` with ``answers``) and aggregate the metrics.
+
+    Hit@n for n above ``k`` can only count what the top ``k`` holds, so use ``k >= 5`` for hit@5.
+
+    Args:
+        kb: the knowledge base under test, already ingested.
+        cases: questions, e.g. from ``load_cases``.
+        mode: retrieval mode: dense, bm25 or hybrid.
+        k: passages retrieved per question.
+        answers: also generate answers and score keywords and refusals (loads the chat model).
+
+    Returns:
+        Metrics and the per-case results.
+
+    Raises:
+        ConfigError: ``k`` is not positive, there are no cases, or answers are asked of a kb without a chat model.
+        ProviderUnavailable: with ``answers``, the chat model cannot be loaded or reached.
+    """
+    if k < 1:
+        raise ConfigError(f"k must be at least 1, got {k}")
+    if not cases:
+        raise ConfigError("no evaluation cases given")
+    results = [_score_case(kb, case, mode=mode, k=k, answers=answers) for case in cases]
+    scored = [r for r in results if r.case.answerable]
+    source_ranks = [r.source_rank for r in scored]
+    passage_ranks = [r.passage_rank for r in scored]
+
+    def hit_at(n: int) -> float:
+        return _mean([1.0 if rank is not None and rank <= n else 0.0 for rank in source_ranks])
+
+    def reciprocal(ranks: Sequence[int | None]) -> float:
+        return _mean([1.0 / rank if rank is not None else 0.0 for rank in ranks])
+
+    search_ms = [r.search_ms for r in results]
+    answer_ms = [r.answer_ms for r in results if r.answer_ms is not None]
+    key_rates = [r.answer_key_rate for r in scored if r.answer_key_rate is not None]
+    refusals = [r for r in results if r.refused is not None]
+    report = EvalReport(
+        mode=mode,
+        k=k,
+        cases=len(results),
+        answerable=len(scored),
+        unanswerable=len(results) - len(scored),
+        hit_at_1=hit_at(1),
+        hit_at_3=hit_at(3),
+        hit_at_5=hit_at(5),
+        mrr=reciprocal(source_ranks),
+        passage_hit=_mean([1.0 if rank is not None else 0.0 for rank in passage_ranks]),
+        passage_mrr=reciprocal(passage_ranks),
+        answer_key_rate=_mean(key_rates) if answers and key_rates else None,
+        refusal_accuracy=(
+            _mean([1.0 if r.refused == (not r.case.answerable) else 0.0 for r in refusals])
+            if answers
+            else None
+        ),
+        search_p50_ms=percentile(search_ms, 50),
+        search_p95_ms=percentile(search_ms, 95),
+        answer_p50_ms=percentile(answer_ms, 50) if answers else None,
+        answer_p95_ms=percentile(answer_ms, 95) if answers else None,
+        results=results,
+    )
+    logger.info(
+        "evaluated mode=%s cases=%d hit@5=%.3f mrr=%.3f failures=%d",
+        mode,
+        report.cases,
+        report.hit_at_5,
+        report.mrr,
+        len(report.failures),
+    )
+    return report
