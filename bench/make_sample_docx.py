@@ -1,4 +1,4 @@
-"""Generate ``data/configuration.docx``, the Word part of the sample corpus: kb's settings reference.
+"""Generate ``data/docs/configuration.docx``, the Word part of the sample corpus: kb's settings reference.
 
 Run from the repository root: ``python bench/make_sample_docx.py`` (needs python-docx).
 """
@@ -118,7 +118,7 @@ def main() -> None:
     """Parse arguments and write the document."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--out", type=Path, default=Path("data/configuration.docx"), help="Where to write it."
+        "--out", type=Path, default=Path("data/docs/configuration.docx"), help="Where to write it."
     )
     args = parser.parse_args()
     build(args.out)
