@@ -271,7 +271,7 @@ def test_bad_budgets_are_rejected() -> None:
 def test_source_model_is_frozen_and_exported() -> None:
     source = Source(n=1, source="a.md", page=None, chunk_id="x", score=0.9, text="t", cited=False)
     with pytest.raises(ValueError, match="frozen"):
-        source.n = 2  # type: ignore[misc]
+        source.n = 2
 
 
 def test_passage_just_under_the_threshold_counts_when_it_contains_the_query_words() -> None:

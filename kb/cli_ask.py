@@ -1,0 +1,139 @@
+"""``kb ask`` and ``kb chat``: answers with their sources, streamed to the terminal."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from kb.cli import KbOption, ModeOption, _fail, _workspace, console, errors, state
+from kb.errors import KBError
+from rag.answer import Answer, Source, SourcesEvent, TokenEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from kb.knowledge_base import KnowledgeBase
+    from rag.answer import AnswerEvent
+
+__all__ = ["ask", "chat"]
+
+LlmOption = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="Chat model: default | gguf:PATH | chatglm:PATH | openai:URL#MODEL (overrides settings).",
+    ),
+]
+_EXIT_WORDS = frozenset({"stop", "exit", "quit"})
+
+
+def _use_llm(spec: str | None) -> None:
+    if spec:
+        llm = state.settings.llm.model_copy(update={"spec": spec})
+        state.settings = state.settings.model_copy(update={"llm": llm})
+
+
+def _sources_table(sources: list[Source]) -> Table:
+    table = Table("#", "score", "source", "page", "text", title="sources", title_justify="left")
+    for source in sources:
+        snippet = " ".join(source.text.split())[:90]
+        page = "" if source.page is None else str(source.page)
+        table.add_row(f"[{source.n}]", f"{source.score:.3f}", source.source, page, snippet)
+    return table
+
+
+def _render(events: Generator[AnswerEvent, None, None]) -> Answer:
+    """Print the sources table, then tokens as they come, then which sources were cited."""
+    answer: Answer | None = None
+    try:
+        for event in events:
+            if isinstance(event, SourcesEvent):
+                if event.sources:
+                    console.print(_sources_table(event.sources))
+            elif isinstance(event, TokenEvent):
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+            else:
+                answer = event
+    finally:
+        events.close()
+    sys.stdout.write("\n")
+    assert answer is not None  # events always end with the Answer
+    cited = [
+        f"[{s.n}] {s.source}" + ("" if s.page is None else f" p.{s.page}") for s in answer.sources if s.cited
+    ]
+    if cited:
+        console.print("cited: " + ", ".join(cited), style="dim", highlight=False)
+    return answer
+
+
+def _open(kb: str) -> KnowledgeBase:
+    return _workspace(chat=True).open(kb)
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in any language.")],
+    kb: KbOption = "default",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the Answer as JSON instead of streaming.")
+    ] = False,
+    llm: LlmOption = None,
+    k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.", min=1, max=50)] = None,
+    mode: ModeOption = None,
+) -> None:
+    """Answer a question from a knowledge base, citing the sources; streams on a terminal."""
+    _use_llm(llm)
+    try:
+        knowledge_base = _open(kb)
+        if as_json:
+            answer = knowledge_base.ask(question, k=k, mode=mode)
+            sys.stdout.write(answer.model_dump_json() + "\n")
+            return
+        _render(knowledge_base.ask_events(question, k=k, mode=mode))
+    except KBError as e:
+        raise _fail(e) from e
+
+
+def chat(kb: KbOption = "default", llm: LlmOption = None) -> None:
+    """Talk to a knowledge base: follow-up questions keep the context.
+
+    Type ``clear`` to forget the conversation and ``stop`` or ``exit`` to leave; Ctrl-C stops the current
+    answer without leaving.
+    """
+    _use_llm(llm)
+    try:
+        knowledge_base = _open(kb)
+    except KBError as e:
+        raise _fail(e) from e
+    turns = state.settings.server.session_turns
+    history: list[tuple[str, str]] = []
+    console.print(f"kb chat on {kb!r}: 'clear' resets the conversation, 'stop' leaves.", highlight=False)
+    while True:
+        try:
+            question = console.input("\n[bold]>[/bold] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        if not question:
+            continue
+        if question.lower() in _EXIT_WORDS:
+            return
+        if question.lower() == "clear":
+            history.clear()
+            console.print("conversation cleared", style="dim")
+            continue
+        try:
+            answer = _render(knowledge_base.ask_events(question, history=history))
+        except KeyboardInterrupt:
+            # _render closed the event stream, which stops the model; stay in the session.
+            console.print("\n[stopped]", style="dim", highlight=False)
+            continue
+        except KBError as e:
+            errors.print(f"[red]error:[/red] {e}", highlight=False)
+            continue
+        if not answer.refused:
+            history.append((question, answer.answer))
+            del history[:-turns]
