@@ -32,6 +32,7 @@ ModeOption = Annotated[
 
 class _State:
     settings: Settings
+    verbose: bool = False
 
 
 state = _State()
@@ -42,6 +43,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log prog
     """Index your documents and ask questions about them, offline."""
     configure_logging(verbose=verbose)
     state.settings = Settings()
+    state.verbose = verbose
 
 
 def _workspace(*, chat: bool = False) -> Workspace:
@@ -205,3 +207,33 @@ def search(
         snippet = " ".join(hit.text.split())[:120]
         table.add_row(str(n), f"{hit.score:.3f}", hit.source, "" if hit.page is None else str(hit.page), snippet)
     console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Address to bind (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port to bind (default from settings).")] = None,
+) -> None:
+    """Start the HTTP API (FastAPI + uvicorn): knowledge bases, uploads, answers, OpenAI-compatible chat."""
+    from server import run
+
+    settings = state.settings
+    if host is not None or port is not None:
+        server = settings.server.model_copy(
+            update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+        )
+        settings = settings.model_copy(update={"server": server})
+    run(settings, verbose=state.verbose)
+
+
+def _register_commands_from_their_modules() -> None:
+    # ask/chat and eval live in their own modules (one concept each) and read ``state`` from here.
+    from kb.cli_ask import ask, chat
+    from kb.cli_eval import eval_command
+
+    app.command("ask")(ask)
+    app.command("chat")(chat)
+    app.command("eval")(eval_command)
+
+
+_register_commands_from_their_modules()
