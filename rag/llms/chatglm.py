@@ -62,6 +62,12 @@ class ChatGLM(BaseChatModel):
     template. Weights load on first use and are shared by every ``ChatGLM`` with the same
     ``model_path``, ``device``, ``dtype`` and ``quantize``; one generation runs at a time per model.
 
+    Raises:
+        ConfigError: At construction, the path is not a supported checkpoint or quantization is
+            asked for on CPU/MPS; on first use, the device is missing, bitsandbytes/accelerate are
+            not installed where needed, or a message is not text.
+        ProviderUnavailable: transformers cannot load the tokenizer or weights.
+
     Example:
         .. code-block:: python
 

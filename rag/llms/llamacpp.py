@@ -65,6 +65,11 @@ class ChatLlamaCpp(BaseChatModel):
     evaluates the tokens after the longest common prefix (the system prompt, earlier turns). Set
     ``prompt_cache_bytes`` to also keep KV states of older prompts in RAM.
 
+    Raises:
+        ConfigError: At construction, ``model_path`` is not a file; on a call, the GGUF has no chat
+            template, a message is not text, or the prompt does not fit in ``n_ctx``.
+        ProviderUnavailable: llama.cpp cannot load the file.
+
     Example:
         .. code-block:: python
 
