@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from kb.cli import main as cli_callback
+from kb.cli import app
 from kb.cli_eval import eval_command
 from kb.errors import ConfigError
 from kb.evaluation import EvalCase, evaluate, load_cases, percentile
@@ -213,10 +213,8 @@ def test_evaluate_with_answers_scores_keys_and_refusals(
 
 
 def _app() -> typer.Typer:
-    """The real callback and command, assembled the way kb.cli registers them."""
-    app = typer.Typer()
-    app.callback()(cli_callback)
-    app.command("eval")(eval_command)
+    """The real ``kb`` app, where kb.cli registers ``eval_command`` as ``kb eval``."""
+    assert any(command.callback is eval_command for command in app.registered_commands)
     return app
 
 
