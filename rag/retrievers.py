@@ -63,10 +63,12 @@ class KbRetriever(BaseRetriever):
     reranker: Any = Field(default=None, description="Optional CrossEncoderReranker applied to the candidates.")
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
+        """Rank passages for ``query``; ``invoke(query, k=n)`` overrides the retriever's ``k`` for one call."""
+        limit = self.k if k is None else k
         store: ChromaChunkStore = self.store
-        pool = max(self.k * _CANDIDATES_PER_RESULT, _MIN_CANDIDATES)
+        pool = max(limit * _CANDIDATES_PER_RESULT, _MIN_CANDIDATES)
         query_vector = store.embeddings.embed_query(query)
         chunks: dict[str, StoredChunk] = {}
         rankings: list[list[str]] = []
@@ -109,7 +111,7 @@ class KbRetriever(BaseRetriever):
             metadata = dict(chunk.metadata)
             metadata.update(id=chunk.id, score=chunk.similarity, rank=rank)
             results.append(Document(page_content=chunk.text, metadata=metadata, id=chunk.id))
-            if len(results) == self.k:
+            if len(results) == limit:
                 break
         logger.debug("retrieved mode=%s query_len=%d results=%d", self.mode, len(query), len(results))
         return results

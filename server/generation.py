@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 from collections.abc import AsyncGenerator, Iterator
 from types import TracebackType
@@ -120,14 +121,18 @@ class Ticket:
             self._queue._lock.release()
 
 
-def _next(iterator: Iterator[T]) -> T | object:
-    return next(iterator, _DONE)
+def _next(iterator: Iterator[T], lock: threading.Lock) -> T | object:
+    with lock:
+        return next(iterator, _DONE)
 
 
-def _close(iterator: Iterator[T]) -> None:
-    close = getattr(iterator, "close", None)
-    if close is not None:
-        close()
+def _close(iterator: Iterator[T], lock: threading.Lock) -> None:
+    # A cancelled ``run_sync`` may leave its ``next`` running in the worker thread; closing a generator
+    # that is mid-``next`` raises, so wait for that step to finish first.
+    with lock:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 async def iterate_in_thread(iterator: Iterator[T]) -> AsyncGenerator[T, None]:
@@ -137,12 +142,13 @@ async def iterate_in_thread(iterator: Iterator[T]) -> AsyncGenerator[T, None]:
     allowed to finish and then the iterator is closed in a shielded thread call, so its cleanup (stopping
     the model) has completed before the caller releases its turn. Use it under ``contextlib.aclosing``.
     """
+    lock = threading.Lock()
     try:
         while True:
-            item = await anyio.to_thread.run_sync(_next, iterator)
+            item = await anyio.to_thread.run_sync(_next, iterator, lock)
             if item is _DONE:
                 return
             yield item  # type: ignore[misc]
     finally:
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(_close, iterator)
+            await anyio.to_thread.run_sync(_close, iterator, lock)

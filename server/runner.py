@@ -29,7 +29,7 @@ def run(settings: Settings, *, verbose: bool = False) -> None:
     uvicorn_logger = logging.getLogger("uvicorn")
     uvicorn_logger.handlers[:] = logging.getLogger("server").handlers
     uvicorn_logger.setLevel(logging.INFO)
-    uvicorn_logger.propagate = False
+    uvicorn_logger.propagate = not uvicorn_logger.handlers
     app = create_app(settings=settings)
     uvicorn.run(
         app,

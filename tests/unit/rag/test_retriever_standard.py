@@ -28,13 +28,6 @@ pytestmark = pytest.mark.asyncio
 
 
 class TestKbRetrieverStandard(RetrieversIntegrationTests):
-    @pytest.mark.xfail(
-        reason="KbRetriever takes k in its constructor (kb.retriever(k=...)); invoke(query, k=...) is ignored",
-        strict=True,
-    )
-    def test_invoke_with_k_kwarg(self, retriever: BaseRetriever) -> None:
-        super().test_invoke_with_k_kwarg(retriever)
-
     @pytest.fixture(autouse=True)
     def _knowledge(self, tmp_path: Path, e5: E5Embeddings) -> None:
         store = ChromaChunkStore(chroma_client(persist_directory=tmp_path / "chroma"), "kb_standard", e5)
