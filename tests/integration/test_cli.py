@@ -32,7 +32,8 @@ def zh_home(tmp_path_factory: pytest.TempPathFactory, corpora: Path) -> Path:
     code, out, err = _invoke(root / "home", "ingest", str(docs), "--kb", "zh", "--json")
     assert code == 0, err
     summary = json.loads(out)
-    assert summary["added"] == 3 and summary["failed"] == 0
+    assert summary["added"] == 3
+    assert summary["failed"] == 0
     return root
 
 
@@ -73,19 +74,25 @@ def test_list_docs_remove_delete(tmp_path: Path) -> None:
     assert _invoke(home, "ingest", str(docs), "--kb", "fruit")[0] == 0
 
     code, out, _ = _invoke(home, "list")
-    assert code == 0 and "fruit" in out
+    assert code == 0
+    assert "fruit" in out
     code, out, _ = _invoke(home, "docs", "--kb", "fruit")
-    assert code == 0 and "a.txt" in out and "b.txt" in out
+    assert code == 0
+    assert "a.txt" in out
+    assert "b.txt" in out
 
     assert _invoke(home, "remove", "a.txt", "--kb", "fruit")[0] == 0
     code, out, _ = _invoke(home, "docs", "--kb", "fruit")
-    assert "a.txt" not in out and "b.txt" in out
+    assert "a.txt" not in out
+    assert "b.txt" in out
     code, _, err = _invoke(home, "remove", "a.txt", "--kb", "fruit")
-    assert code == 1 and "no document" in err
+    assert code == 1
+    assert "no document" in err
 
     assert _invoke(home, "delete", "fruit", "--yes")[0] == 0
     code, _, err = _invoke(home, "docs", "--kb", "fruit")
-    assert code == 1 and "no knowledge base named 'fruit'" in err
+    assert code == 1
+    assert "no knowledge base named 'fruit'" in err
 
 
 def test_failed_files_are_named_and_exit_1(tmp_path: Path, corpora: Path) -> None:
@@ -97,7 +104,8 @@ def test_failed_files_are_named_and_exit_1(tmp_path: Path, corpora: Path) -> Non
     code, out, err = _invoke(tmp_path / "home", "ingest", str(docs), "--kb", "mixed")
     assert code == 1
     assert "added 1" in out
-    assert "password.pdf" in err and "empty.txt" in err
+    assert "password.pdf" in err
+    assert "empty.txt" in err
     assert "Traceback" not in err
 
 
@@ -106,4 +114,5 @@ def test_invalid_kb_name_is_rejected(tmp_path: Path) -> None:
     docs.mkdir()
     (docs / "a.txt").write_text("x", encoding="utf-8")
     code, _, err = _invoke(tmp_path / "home", "ingest", str(docs), "--kb", "../escape")
-    assert code == 1 and "invalid knowledge base name" in err
+    assert code == 1
+    assert "invalid knowledge base name" in err
