@@ -8,8 +8,9 @@ third of the questions whose answer it had in front of it. So the prompt here:
 * shows few passages, best first, each trimmed to the sentences around its best match with the query,
   within a budget measured with the model's own tokenizer; passages that do not fit are dropped
   lowest-ranked first;
-* asks for a short answer in the question's language with ``[n]`` citations and never mentions refusing:
-  whether to answer at all is decided before the model runs, from retrieval scores (see ``rag.chain``).
+* asks, in the system message, for a short answer in the question's language with ``[n]`` citations, and
+  ends the user message with the question itself; it never mentions refusing: whether to answer at all
+  is decided before the model runs, from retrieval evidence (see ``rag.chain``).
 """
 
 from __future__ import annotations
@@ -52,9 +53,12 @@ _REFUSALS: dict[Language, str] = {
     "zh": "根据已知信息无法回答该问题。",
     "en": "I can't answer that from the indexed documents.",
 }
-_HEADERS: dict[Language, tuple[str, str, str]] = {
-    "zh": ("资料：", "问题：", "请依据资料用中文简洁回答，并在句末注明出处，如 [1]。"),
-    "en": ("Sources:", "Question: ", "Answer briefly in English from the sources, citing them like [1]."),
+# The user message ends with the question itself: given a trailing instruction ("answer in Chinese and
+# cite like [1]"), the 0.5B model echoed the instruction or started with bare markers; with the question
+# last it answered. The instructions live in the system message.
+_HEADERS: dict[Language, tuple[str, str]] = {
+    "zh": ("资料：", "问题："),
+    "en": ("Sources:", "Question: "),
 }
 _MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message (role markers, separators)
 _MIN_PASSAGE_TOKENS = 40  # a passage trimmed shorter than this is more noise than evidence
@@ -315,9 +319,9 @@ def _label(n: int, doc: Document) -> str:
 
 
 def _user_message(language: Language, blocks: Sequence[str], question: str) -> str:
-    sources_header, question_header, instruction = _HEADERS[language]
+    sources_header, question_header = _HEADERS[language]
     body = "\n\n".join(blocks)
-    return f"{sources_header}\n{body}\n\n{question_header}{question}\n{instruction}"
+    return f"{sources_header}\n{body}\n\n{question_header}{question}"
 
 
 def build_prompt(
