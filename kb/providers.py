@@ -64,11 +64,13 @@ def build_chat_model(settings: LLMSettings, *, models_dir: Path) -> BaseChatMode
     if spec.kind in ("default", "gguf"):
         from rag.llms import ChatLlamaCpp, ensure_default_model
 
-        path = ensure_default_model(models_dir) if spec.kind == "default" else Path(spec.path).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"GGUF model file not found: {path}")
+        if spec.kind == "default":
+            path = ensure_default_model(models_dir)
+        else:
+            assert spec.path is not None  # parse_llm_spec guarantees a path for gguf:
+            path = spec.path
         return ChatLlamaCpp(
-            model_path=str(path),
+            model_path=path,
             n_ctx=settings.context_window,
             n_threads=threads,
             temperature=settings.temperature,
@@ -78,8 +80,9 @@ def build_chat_model(settings: LLMSettings, *, models_dir: Path) -> BaseChatMode
     if spec.kind == "chatglm":
         from rag.llms import ChatGLM
 
+        assert spec.path is not None  # parse_llm_spec guarantees a path for chatglm:
         return ChatGLM(
-            model_path=str(Path(spec.path).expanduser()),
+            model_path=spec.path,
             device=settings.device,
             dtype=settings.dtype,
             quantize=settings.quantize,
@@ -89,6 +92,8 @@ def build_chat_model(settings: LLMSettings, *, models_dir: Path) -> BaseChatMode
         )
     from rag.llms import openai_chat_model
 
+    assert spec.url is not None
+    assert spec.model is not None
     return openai_chat_model(
         base_url=spec.url,
         model=spec.model,

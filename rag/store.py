@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+import numpy as np
+
 from kb.errors import ConfigError, EmbeddingMismatch, ProviderUnavailable
 
 if TYPE_CHECKING:
@@ -134,7 +136,7 @@ class ChromaChunkStore:
                 ids=list(ids[start:end]),
                 documents=list(texts[start:end]),
                 metadatas=[dict(m) for m in metadatas[start:end]],
-                embeddings=[list(v) for v in vectors[start:end]],
+                embeddings=np.asarray(vectors[start:end], dtype=np.float32),
             )
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -149,7 +151,8 @@ class ChromaChunkStore:
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), _LOOKUP_BATCH):
             part = unique[start : start + _LOOKUP_BATCH]
-            result = self._collection.get(where={"content_hash": {"$in": part}}, include=["metadatas", "embeddings"])
+            where: dict[str, Any] = {"content_hash": {"$in": part}}
+            result = self._collection.get(where=where, include=["metadatas", "embeddings"])
             embeddings = result.get("embeddings")
             metadatas = result.get("metadatas") or []
             if embeddings is None:
@@ -188,8 +191,6 @@ class ChromaChunkStore:
 
     def similarities(self, query_vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
         """Cosine similarity of the query to each given chunk, for scoring chunks found by keywords."""
-        import numpy as np
-
         if not ids:
             return {}
         result = self._collection.get(ids=list(ids), include=["embeddings"])
@@ -209,7 +210,7 @@ class ChromaChunkStore:
         if k <= 0:
             return []
         result = self._collection.query(
-            query_embeddings=[list(query_vector)],
+            query_embeddings=np.asarray([query_vector], dtype=np.float32),
             n_results=k,
             where=dict(where) if where else None,
             include=["documents", "metadatas", "distances"],

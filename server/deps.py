@@ -31,7 +31,7 @@ __all__ = [
 @lru_cache
 def get_settings() -> Settings:
     """Settings from the environment and ``KB_CONFIG``, built once; tests override this dependency."""
-    return Settings()  # type: ignore[call-arg]  # every field has a default; mypy cannot see pydantic's
+    return Settings()
 
 
 @dataclass
