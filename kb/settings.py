@@ -28,11 +28,18 @@ class IngestSettings(BaseModel):
     """How files become chunks."""
 
     chunk_size: int = Field(
-        400,
+        500,
         gt=50,
-        description="Maximum chunk length in characters; 400 keeps Chinese chunks under a 512-token embedder.",
+        description="Maximum chunk length in characters; 500 keeps Chinese chunks under a 512-token embedder.",
     )
-    chunk_overlap: int = Field(40, ge=0, description="Characters shared by neighbouring chunks.")
+    chunk_overlap: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Characters shared by neighbouring chunks. Chunks already end at sentence boundaries, and measured "
+            "on tests/eval an overlap bought no retrieval quality while costing ~10% more embedding."
+        ),
+    )
     embed_batch_size: int = Field(32, gt=0, description="Texts sent to the embedder per call.")
     delete_missing: bool = Field(
         True, description="Remove files from the index when they disappear from the ingested folder."
