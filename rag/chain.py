@@ -22,28 +22,26 @@ Pipeline for one question:
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_config_list
 
 from kb.errors import ConfigError
 from rag.answer import Answer, AnswerEvent, Source, SourcesEvent, TokenEvent
-from rag.prompt import (
-    Language,
-    TokenCounter,
-    build_prompt,
-    detect_language,
+from rag.citations import (
+    MarkerFilter,
+    drop_loop,
+    is_looping,
     is_refusal,
     overlap_citations,
-    query_coverage,
-    refusal_text,
     resolve_citations,
 )
+from rag.followup import QAInput, is_follow_up, parse_input, standalone_query
+from rag.prompt import TokenCounter, build_prompt, detect_language, query_coverage, refusal_text
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import CallbackManagerForChainRun
@@ -55,136 +53,15 @@ __all__ = ["QAChain", "QAInput", "RewriteMode", "make_qa_chain", "standalone_que
 
 logger = logging.getLogger(__name__)
 
-QAInput = str | Mapping[str, Any]
-"""A question, or ``{"question": str, "history": [(user, assistant), ...] or [BaseMessage, ...]}``."""
 
 RewriteMode = Literal["concat", "llm", "none"]
 
-_ANAPHORA_ZH = ("它", "这个", "那个", "那", "其", "这些", "那些", "上述", "该", "他们", "它们", "呢")
-_ANAPHORA_EN = frozenset(
-    {"it", "its", "this", "that", "they", "them", "those", "these", "there", "he", "she"}
-)
-_SHORT_ZH_CHARS = 10
-_SHORT_EN_WORDS = 6
+_LOOP_WINDOW = 200  # streamed pieces looked at for a loop (a piece is usually one token)
 _REWRITE_MAX_TOKENS = 40
 _REWRITE_PROMPT = (
     "Rewrite the last question so that it can be understood without the conversation. "
     "Reply with the rewritten question only, in the same language."
 )
-_HELD_MARKER_CHARS = 16
-_MIN_LOOP_PERIOD = 3
-_MIN_LOOP_CHARS = 30
-_MAX_LOOP_PERIOD = 60
-_LOOP_WINDOW = 200  # streamed pieces looked at for a loop (a piece is usually one token)
-
-
-def _parse_input(value: QAInput) -> tuple[str, list[tuple[str, str]]]:
-    if isinstance(value, str):
-        return value, []
-    question = value.get("question")
-    if not isinstance(question, str):
-        raise TypeError("QAChain input needs a 'question' string")
-    return question, _history_pairs(value.get("history") or ())
-
-
-def _history_pairs(history: Sequence[Any]) -> list[tuple[str, str]]:
-    """(user, assistant) pairs from pairs or from a message list (system messages are ignored)."""
-    pairs: list[tuple[str, str]] = []
-    pending: str | None = None
-    for item in history:
-        if isinstance(item, BaseMessage):
-            if isinstance(item, HumanMessage):
-                if pending is not None:
-                    pairs.append((pending, ""))
-                pending = item.text
-            elif isinstance(item, AIMessage):
-                pairs.append((pending or "", item.text))
-                pending = None
-            elif not isinstance(item, SystemMessage):
-                raise TypeError(f"history messages must be human, AI or system messages, not {item.type!r}")
-        else:
-            user, assistant = item
-            pairs.append((str(user), str(assistant)))
-    if pending is not None:
-        pairs.append((pending, ""))
-    return pairs
-
-
-def _is_follow_up(question: str, language: Language) -> bool:
-    if language == "zh":
-        cjk = len(re.findall(r"[\u4e00-\u9fff]", question))
-        return cjk <= _SHORT_ZH_CHARS or any(word in question for word in _ANAPHORA_ZH)
-    words = re.findall(r"[A-Za-z0-9']+", question.lower())
-    return len(words) <= _SHORT_EN_WORDS or any(word in _ANAPHORA_EN for word in words)
-
-
-def standalone_query(question: str, history: Sequence[tuple[str, str]]) -> str:
-    """The retrieval query for ``question`` after ``history`` (the cheap ``concat`` rewrite).
-
-    A follow-up (short, or with a pronoun such as "it"/"它") is prefixed with the previous user turn;
-    anything else, or a first question, is used as is.
-    """
-    if not history:
-        return question
-    if not _is_follow_up(question, detect_language(question)):
-        return question
-    return f"{history[-1][0].strip()} {question.strip()}"
-
-
-def _loop_period(text: str) -> int:
-    """Length of a unit repeated at the end of ``text``: at least 3 times, over at least 30 characters."""
-    for period in range(_MIN_LOOP_PERIOD, _MAX_LOOP_PERIOD + 1):
-        repeats = max(3, -(-_MIN_LOOP_CHARS // period))
-        if len(text) < repeats * period:
-            break
-        unit = text[-period:]
-        if unit.strip() and text.endswith(unit * repeats):
-            return period
-    return 0
-
-
-def _looping(text: str) -> bool:
-    """Whether a small model has fallen into repeating itself (greedy decoding does this)."""
-    return _loop_period(text) > 0
-
-
-def _drop_loop(text: str) -> str:
-    """``text`` with its repeated tail kept once."""
-    period = _loop_period(text)
-    if period:
-        unit = text[-period:]
-        while text.endswith(unit + unit):
-            text = text[:-period]
-    return text
-
-
-class _MarkerFilter:
-    """Removes citation markers that point at no source from streamed text, holding back half-seen ones."""
-
-    def __init__(self, n_sources: int) -> None:
-        self._n = n_sources
-        self._held = ""
-
-    def feed(self, text: str) -> str:
-        self._held += text
-        opening = max(self._held.rfind("["), self._held.rfind("【"))
-        pending = opening >= 0 and not any(c in self._held[opening:] for c in "]】")
-        if pending and len(self._held) - opening <= _HELD_MARKER_CHARS:
-            start = opening - 1 if opening > 0 and self._held[opening - 1] in " \t" else opening
-            ready, self._held = self._held[:start], self._held[start:]
-        else:
-            ready, self._held = self._held, ""
-        # A space may precede a marker that turns out to be invalid; emit it with what follows it.
-        stripped = ready.rstrip(" \t")
-        ready, self._held = stripped, ready[len(stripped) :] + self._held
-        return self._clean(ready)
-
-    def flush(self) -> str:
-        ready, self._held = self._held, ""
-        return self._clean(ready)
-
-    def _clean(self, text: str) -> str:
-        return resolve_citations(text, self._n)[0] if text else ""
 
 
 class QAChain(Runnable[QAInput, Answer]):
@@ -319,7 +196,7 @@ class QAChain(Runnable[QAInput, Answer]):
             iterator early stops the model's generation.
         """
         started = time.perf_counter()
-        question, history = _parse_input(input)
+        question, history = parse_input(input)
         language = detect_language(question)
         history = history[-self.history_turns :] if self.history_turns else []
         timings: dict[str, float] = {}
@@ -363,7 +240,7 @@ class QAChain(Runnable[QAInput, Answer]):
 
         pieces: list[str] = []
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
-        markers = _MarkerFilter(len(sources))
+        markers = MarkerFilter(len(sources))
         stream = self.llm.stream(plan.messages, config=config)
         try:
             for chunk in stream:
@@ -377,10 +254,10 @@ class QAChain(Runnable[QAInput, Answer]):
                     timings["first_token_s"] = time.perf_counter() - started
                 if visible := markers.feed(chunk.text):
                     yield TokenEvent(text=visible)
-                if _looping("".join(pieces[-_LOOP_WINDOW:])):
+                if is_looping("".join(pieces[-_LOOP_WINDOW:])):
                     logger.info("stopped generation reason=repetition")
-                    pieces = [_drop_loop("".join(pieces))]
-                    markers = _MarkerFilter(len(sources))
+                    pieces = [drop_loop("".join(pieces))]
+                    markers = MarkerFilter(len(sources))
                     break
             if tail := markers.flush():
                 yield TokenEvent(text=tail)
@@ -423,7 +300,7 @@ class QAChain(Runnable[QAInput, Answer]):
     ) -> str:
         if not history or self.rewrite == "none":
             return question
-        if self.rewrite == "concat" or not _is_follow_up(question, detect_language(question)):
+        if self.rewrite == "concat" or not is_follow_up(question, detect_language(question)):
             return standalone_query(question, history)
         transcript = "\n".join(f"User: {user}\nAssistant: {reply[:200]}" for user, reply in history[-2:])
         messages = [

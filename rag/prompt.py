@@ -29,12 +29,10 @@ __all__ = [
     "PromptPlan",
     "TokenCounter",
     "build_prompt",
+    "content_terms",
     "detect_language",
-    "is_refusal",
-    "overlap_citations",
     "query_coverage",
     "refusal_text",
-    "resolve_citations",
     "split_sentences",
     "trim_passage",
 ]
@@ -68,50 +66,6 @@ _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _TERM_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _SENTENCE_END = frozenset("。！？；!?;")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
-_CITATION = re.compile(
-    r"(?P<space>[ \t]?)[\[【]\s*(?:(?:sources?|来源|资料|参考)\s*)?"
-    r"(?P<nums>\d{1,3}(?:\s*(?:[,，、;；]|-|–)\s*\d{1,3})*)\s*[\]】]",
-    re.IGNORECASE,
-)
-_REPEATED_MARKER = re.compile(r"(\[\d+\])(?:\s*\1)+")
-_REFUSAL_PHRASES = (
-    "无法回答",
-    "无法从",
-    "没有提供足够",
-    "没有足够",
-    "未提及",
-    "没有提到",
-    "没有提及",
-    "不知道",
-    "无法确定",
-    "未找到",
-    "没有找到",
-    "不包含",
-    "没有相关信息",
-    "抱歉",
-    "can't answer",
-    "cannot answer",
-    "unable to answer",
-    "not mentioned",
-    "don't know",
-    "do not know",
-    "no information",
-    "not provided",
-    "does not contain",
-    "doesn't contain",
-    "do not contain",
-    "don't contain",
-    "cannot find",
-    "can't find",
-    "not enough information",
-    "no relevant information",
-    "does not mention",
-    "doesn't mention",
-    "do not mention",
-    "don't mention",
-    "i'm sorry",
-    "i am sorry",
-)
 _STOPWORDS = frozenset(
     [
         "what",
@@ -169,7 +123,6 @@ _STOPWORDS = frozenset(
         "explain",
     ]
 )
-_REFUSAL_WINDOW = 60  # a refusal phrase this early in the answer means the model declined
 
 
 def detect_language(text: str) -> Language:
@@ -212,8 +165,8 @@ def split_sentences(text: str) -> list[str]:
     return pieces
 
 
-def _terms(text: str) -> set[str]:
-    """Words, numbers and CJK character bigrams: what a passage and a query can have in common."""
+def content_terms(text: str) -> set[str]:
+    """Lowercased words, numbers and CJK character bigrams: what two texts can have in common."""
     lowered = text.lower()
     terms = {word.strip(".-") for word in _TERM_WORD.findall(lowered) if len(word) > 1}
     cjk_runs = re.findall(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", lowered)
@@ -226,10 +179,10 @@ def _terms(text: str) -> set[str]:
 
 def query_coverage(query: str, text: str) -> float:
     """Fraction of the query's content terms (words minus English stopwords, CJK bigrams) found in ``text``."""
-    wanted = _terms(query) - _STOPWORDS
+    wanted = content_terms(query) - _STOPWORDS
     if not wanted:
         return 0.0
-    return len(wanted & _terms(text)) / len(wanted)
+    return len(wanted & content_terms(text)) / len(wanted)
 
 
 def trim_passage(text: str, query: str, *, max_tokens: int, count_tokens: TokenCounter) -> str:
@@ -255,8 +208,8 @@ def trim_passage(text: str, query: str, *, max_tokens: int, count_tokens: TokenC
     if count_tokens(text) <= max_tokens:
         return text
     sentences = split_sentences(text)
-    query_terms = _terms(query)
-    overlaps = [len(_terms(sentence) & query_terms) for sentence in sentences]
+    query_terms = content_terms(query)
+    overlaps = [len(content_terms(sentence) & query_terms) for sentence in sentences]
     best = max(range(len(sentences)), key=lambda i: (overlaps[i], -i))
     first = last = best
     excerpt = _excerpt(sentences, first, last)
@@ -419,61 +372,3 @@ def build_prompt(
         + 2 * _MESSAGE_OVERHEAD_TOKENS
     )
     return PromptPlan(messages, shown, passages, context_tokens, prompt_tokens)
-
-
-def resolve_citations(text: str, n_sources: int) -> tuple[str, list[int]]:
-    """Normalise citation markers and drop those that point at no source.
-
-    Accepts ``[1]``, ``[1,2]``, ``[1、2]``, ``[1-3]``, ``[1][2]``, ``【1】`` and ``[Source 1]``; each becomes
-    ``[1]``-style markers, and numbers outside ``1..n_sources`` are removed (with the space before them).
-
-    Args:
-        text: the model's answer.
-        n_sources: how many sources the prompt numbered.
-
-    Returns:
-        The cleaned text (not stripped, so streamed pieces keep their spacing) and the cited source
-        numbers in order of first appearance.
-    """
-    cited: list[int] = []
-
-    def replace(match: re.Match[str]) -> str:
-        numbers: list[int] = []
-        for part in re.split(r"\s*(?:[,，、;；])\s*", match["nums"]):
-            bounds = re.split(r"\s*[-–]\s*", part)
-            low, high = int(bounds[0]), int(bounds[-1])
-            span = range(low, high + 1) if 0 < high - low < 10 else (low, high) if low != high else (low,)
-            numbers.extend(span)
-        valid = [n for n in dict.fromkeys(numbers) if 1 <= n <= n_sources]
-        for n in valid:
-            if n not in cited:
-                cited.append(n)
-        if not valid:
-            return ""
-        return match["space"] + "".join(f"[{n}]" for n in valid)
-
-    # Small models sometimes repeat a marker ("[1] [1] [1]"); one is enough.
-    return _REPEATED_MARKER.sub(r"\1", _CITATION.sub(replace, text)), cited
-
-
-def is_refusal(text: str) -> bool:
-    """Whether the model declined to answer: a refusal phrase in its opening words."""
-    opening = text.strip().lower()[:_REFUSAL_WINDOW]
-    return not opening or any(phrase in opening for phrase in _REFUSAL_PHRASES)
-
-
-def overlap_citations(answer: str, passages: Sequence[str], *, min_overlap: float = 0.3) -> list[int]:
-    """Sources (1-based) the answer draws on, judged by shared words and CJK bigrams.
-
-    Used when the model wrote no citation marker: the passage sharing the largest fraction of the
-    answer's terms is cited if that fraction is at least ``min_overlap``, together with any passage
-    scoring at least 80% of it.
-    """
-    answer_terms = _terms(answer)
-    if not answer_terms or not passages:
-        return []
-    fractions = [len(answer_terms & _terms(passage)) / len(answer_terms) for passage in passages]
-    best = max(fractions)
-    if best < min_overlap:
-        return []
-    return [i + 1 for i, fraction in enumerate(fractions) if fraction >= 0.8 * best]

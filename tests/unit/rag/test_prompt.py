@@ -8,14 +8,12 @@ import pytest
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
+from rag.citations import is_refusal, overlap_citations, resolve_citations
 from rag.prompt import (
     SYSTEM_PROMPT,
     build_prompt,
     detect_language,
-    is_refusal,
-    overlap_citations,
     refusal_text,
-    resolve_citations,
     split_sentences,
     trim_passage,
 )
