@@ -341,13 +341,29 @@ class KnowledgeBase:
 
         retrieval = self.settings.retrieval
         threshold = retrieval.answer_threshold if score_threshold is None else score_threshold
+        llm = self.chat_model()
         return make_qa_chain(
             self.retriever(k=k, mode=mode, source_glob=source_glob, file_types=file_types),
-            self.chat_model(),
+            llm,
             score_threshold=max(threshold, retrieval.score_threshold),
             context_window=self.settings.llm.context_window,
             max_answer_tokens=self.settings.llm.max_tokens,
+            count_tokens=None if _has_local_tokenizer(llm) else estimate_tokens,
         )
+
+
+def _has_local_tokenizer(llm: BaseChatModel) -> bool:
+    """Whether the model counts tokens with its own tokenizer (a remote model's count would use tiktoken,
+    which downloads its encoding files and so fails offline)."""
+    from rag.llms import ChatGLM, ChatLlamaCpp
+
+    return isinstance(llm, ChatLlamaCpp | ChatGLM)
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count without a tokenizer: one per CJK character, one per three other characters."""
+    cjk = sum(1 for char in text if "\u3000" <= char <= "\u9fff" or "\uac00" <= char <= "\ud7af")
+    return cjk + (len(text) - cjk + 2) // 3
 
 
 def hit_from_document(doc: Document) -> SearchHit:
