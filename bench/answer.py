@@ -40,7 +40,7 @@ from kb.settings import Settings  # noqa: E402
 from rag.answer import Answer, SourcesEvent, TokenEvent  # noqa: E402
 from rag.embeddings import E5Embeddings  # noqa: E402
 from rag.llms import ChatLlamaCpp, ensure_default_model  # noqa: E402
-from rag.prompt import is_refusal  # noqa: E402
+from rag.citations import is_refusal  # noqa: E402
 
 QUESTIONS = REPO / "bench" / "answer_questions.jsonl"
 QUICK_IDS = (
