@@ -38,9 +38,9 @@ sys.path.insert(0, str(REPO))
 from kb.knowledge_base import Workspace  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 from rag.answer import Answer, SourcesEvent, TokenEvent  # noqa: E402
+from rag.citations import is_refusal  # noqa: E402
 from rag.embeddings import E5Embeddings  # noqa: E402
 from rag.llms import ChatLlamaCpp, ensure_default_model  # noqa: E402
-from rag.citations import is_refusal  # noqa: E402
 
 QUESTIONS = REPO / "bench" / "answer_questions.jsonl"
 QUICK_IDS = (
