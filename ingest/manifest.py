@@ -113,6 +113,10 @@ class Manifest:
         rows = self._db.execute(f"SELECT {self._COLUMNS} FROM files ORDER BY source").fetchall()
         return {row[0]: self._record(row) for row in rows}
 
+    def sources(self) -> list[str]:
+        """Source paths of every record, without decoding their chunk-id lists (cheap at any size)."""
+        return [row[0] for row in self._db.execute("SELECT source FROM files ORDER BY source")]
+
     def begin(
         self, source: str, *, root: str, size: int, mtime_ns: int, sha256: str, pending_ids: list[str]
     ) -> None:

@@ -175,7 +175,7 @@ class KnowledgeBase:
         return KnowledgeBaseInfo(
             name=self.name,
             description=str(meta.get("description", "")),
-            documents=len(self.manifest.records()),
+            documents=len(self.manifest.sources()),
             chunks=self.store.count(),
             embedding_model=self.embeddings.model_id,
         )
@@ -241,7 +241,7 @@ class KnowledgeBase:
         sources: set[str] | None = None
         types: set[str] | None = None
         if source_glob:
-            sources = {s for s in self.manifest.records() if fnmatch.fnmatchcase(s, source_glob)}
+            sources = {s for s in self.manifest.sources() if fnmatch.fnmatchcase(s, source_glob)}
             clauses.append({"source": {"$in": sorted(sources) or ["\x00none"]}})
         if file_types:
             types = {t.lower().lstrip(".") for t in file_types}
@@ -258,10 +258,10 @@ class KnowledgeBase:
         return where, predicate
 
     def _resolve_source(self, source_or_id: str) -> str:
-        records = self.manifest.records()
-        if source_or_id in records:
+        sources = self.manifest.sources()
+        if source_or_id in sources:
             return source_or_id
-        for source in records:
+        for source in sources:
             if doc_id_for(source) == source_or_id:
                 return source
         raise DocumentNotFound(f"knowledge base {self.name!r} has no document {source_or_id!r}")

@@ -53,3 +53,10 @@ def test_touch_and_remove(tmp_path: Path) -> None:
     manifest.remove("a.md")
     assert manifest.get("a.md") is None
     assert manifest.owned_ids() == set()
+
+
+def test_sources_lists_every_record(tmp_path: Path) -> None:
+    manifest = Manifest(tmp_path / "m.sqlite3")
+    manifest.commit("b.md", root="/r", size=1, mtime_ns=2, sha256="s", chunk_ids=["x"])
+    manifest.fail("a.pdf", root="/r", size=1, mtime_ns=2, sha256="t", error="encrypted")
+    assert manifest.sources() == ["a.pdf", "b.md"] == sorted(manifest.records())
