@@ -36,6 +36,7 @@ class CrossEncoderReranker:
             self._model = CrossEncoder(str(path), device=device, local_files_only=True)
         except (OSError, ValueError) as e:
             raise ProviderUnavailable(f"could not load cross-encoder at {path}: {e}") from e
+        self.model_path = path
         self.max_candidates = max_candidates
 
     def rerank(self, query: str, ids: Sequence[str], texts: Mapping[str, str]) -> list[str]:
