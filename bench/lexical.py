@@ -9,15 +9,19 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import tempfile
 import time
 from fnmatch import fnmatch
 from pathlib import Path
 
-from rag.lexical import LexicalIndex
-from rag.tokenize import tokenize
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-BOOK = Path("/work/shared/corpora/bulk/book-war-and-peace-1225p.txt")
+from rag.lexical import LexicalIndex  # noqa: E402
+from rag.tokenize import tokenize  # noqa: E402
+
+BOOK = REPO.parent / "shared" / "corpora" / "bulk" / "book-war-and-peace-1225p.txt"
 CHUNK_CHARS = 400
 NAMED_QUERIES = [
     "Pierre Bezukhov inheritance",

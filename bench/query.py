@@ -140,9 +140,25 @@ def main() -> None:
 
         target = sorted(kb.manifest.records())[0]
         size = len(kb.manifest.get(target).chunk_ids)  # type: ignore[union-attr]
+        probe = next(q for q in queries if kb.search(q, k=1, mode="dense")[0].source == target)
         t = time.perf_counter()
         kb.remove(target)
-        print(f"remove one file ({size} chunks, store + BM25 + manifest): {time.perf_counter() - t:.2f}s")
+        visible = time.perf_counter() - t
+        leaked = [hit for mode in ("dense", "bm25", "hybrid") for hit in kb.search(probe, k=5, mode=mode)  # type: ignore[arg-type]
+                  if hit.source == target]
+        print(f"remove one file ({size} chunks): gone from search in {visible:.2f}s "
+              f"(manifest + BM25 + hide; removed file's chunks in results right after: {len(leaked)})")
+        retriever = kb.retriever(k=5, mode="hybrid")
+        during: list[float] = []
+        while kb.store.hidden_count:
+            q = time.perf_counter()
+            retriever.invoke(queries[len(during) % len(queries)])
+            during.append((time.perf_counter() - q) * 1000)
+        kb.wait_for_purge()
+        purged = time.perf_counter() - t
+        print(f"  its rows purged from Chroma in the background after {purged:.2f}s; "
+              f"{len(during)} hybrid queries meanwhile: p50={statistics.median(during or [0]):.1f} ms "
+              f"p95={percentile(during or [0], 95):.1f} ms")
         print(f"chunks left: {kb.store.count()}  lexical: {len(kb.lexical)}")
         print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
         workspace.close()

@@ -5,6 +5,10 @@ Writes to the vector store and the lexical index cannot share its transaction, s
 ``begin`` records the chunk ids a file is about to get as *pending* before any store is touched, and
 ``commit`` swaps them in afterwards. A run that dies in between leaves the pending ids behind; the next run
 sees them, removes whatever they and the old ids left in the stores that no file owns, and re-indexes the file.
+
+Removing a file is one transaction: its record goes and its chunk ids move to the *retired* list. Searches hide
+retired chunks at once; deleting their rows from the vector store (slow in Chroma: about 0.2-0.4 ms per row)
+happens afterwards, and each deleted batch is released from the list, so an interrupted purge resumes.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +38,9 @@ CREATE TABLE IF NOT EXISTS files (
     chunk_ids   TEXT NOT NULL DEFAULT '[]',
     pending_ids TEXT NOT NULL DEFAULT '[]',
     updated_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retired (
+    chunk_id    TEXT PRIMARY KEY
 );
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -168,6 +175,26 @@ class Manifest:
         """Forget ``source`` once its chunks are gone from the stores."""
         with self._transaction() as db:
             db.execute("DELETE FROM files WHERE source=?", (source,))
+
+    def retire(self, source: str) -> list[str]:
+        """Forget ``source`` and queue its chunk ids for deletion from the stores; returns those ids."""
+        with self._transaction() as db:
+            row = db.execute("SELECT chunk_ids, pending_ids FROM files WHERE source=?", (source,)).fetchone()
+            if row is None:
+                return []
+            ids = sorted(set(json.loads(row[0])) | set(json.loads(row[1])))
+            db.executemany("INSERT OR IGNORE INTO retired (chunk_id) VALUES (?)", ((i,) for i in ids))
+            db.execute("DELETE FROM files WHERE source=?", (source,))
+        return ids
+
+    def retired_ids(self) -> list[str]:
+        """Chunk ids of removed files that may still be in the stores."""
+        return [row[0] for row in self._db.execute("SELECT chunk_id FROM retired ORDER BY chunk_id")]
+
+    def release(self, ids: Sequence[str]) -> None:
+        """Drop ids from the retired list once the stores no longer hold them."""
+        with self._transaction() as db:
+            db.executemany("DELETE FROM retired WHERE chunk_id=?", ((i,) for i in ids))
 
     def owned_ids(self) -> set[str]:
         """Chunk ids the stores must hold: those of every committed file."""

@@ -56,6 +56,12 @@ class ChunkStore(Protocol):
     def delete(self, ids: Sequence[str]) -> None:
         """Remove chunks; unknown ids are ignored."""
 
+    def hide(self, ids: Iterable[str]) -> None:
+        """Keep chunks out of searches until they are deleted."""
+
+    def unhide(self, ids: Iterable[str]) -> None:
+        """Forget that chunks were hidden (they have been deleted)."""
+
     def vectors_by_content_hash(self, hashes: Sequence[str]) -> dict[str, list[float]]:
         """Vectors already stored for chunk texts with these content hashes."""
 
@@ -223,6 +229,8 @@ class Ingestor:
             raise IngestError(f"no such file or folder: {root}")
         base = root.parent if root.is_file() else root
         root_key = str(root)
+        # Re-adding a removed file recreates its chunk ids: they must be gone from the store first.
+        report.chunks_deleted += self.purge()
         interrupted = self.manifest.interrupted()
         # A kill between a store write and the lexical save leaves the two out of step with no pending row.
         needs_sweep = bool(interrupted) or self.lexical.ids() != self.manifest.owned_ids()
@@ -265,6 +273,7 @@ class Ingestor:
                 self._sweep(report)
         finally:
             self.lexical.save()
+        report.chunks_deleted += self.purge()
         report.seconds = time.perf_counter() - started
         logger.info(
             "ingest done root=%s added=%d updated=%d unchanged=%d removed=%d failed=%d chunks=%d seconds=%.2f",
@@ -280,13 +289,35 @@ class Ingestor:
         return report
 
     def remove(self, source: str) -> bool:
-        """Drop one document and its chunks; returns False when the manifest does not know it."""
+        """Drop one document: gone from the manifest, the lexical index and searches when this returns.
+
+        Its rows stay in the vector store, hidden, until ``purge`` (which the next ingest also runs).
+        Returns False when the manifest does not know the document.
+        """
         record = self.manifest.get(source)
         if record is None:
             return False
         self._remove(record)
         self.lexical.save()
         return True
+
+    def purge(self, *, batch_size: int = 2000, limit: int | None = None) -> int:
+        """Delete removed documents' chunks from the vector store; returns how many were purged.
+
+        Each batch is released from the manifest's retired list only after the store dropped it, so a purge
+        cut short, by ``limit`` or a crash, resumes where it was.
+        """
+        retired = self.manifest.retired_ids()
+        if limit is not None:
+            retired = retired[:limit]
+        for start in range(0, len(retired), batch_size):
+            part = retired[start : start + batch_size]
+            self.store.delete(part)
+            self.manifest.release(part)
+            self.store.unhide(part)
+        if retired:
+            logger.info("purged chunks=%d", len(retired))
+        return len(retired)
 
     def sweep(self) -> IngestReport:
         """Make both stores hold exactly the manifest's chunks (after a crash, or on demand)."""
@@ -443,12 +474,14 @@ class Ingestor:
         self._delete_ids(sorted(set(record.chunk_ids) | set(record.pending_ids)))
 
     def _remove(self, record: FileRecord) -> None:
-        self._retract(record, record.root)
-        self.manifest.remove(record.source)
+        retired = self.manifest.retire(record.source)
+        self.store.hide(retired)
+        self.lexical.delete(retired)
         logger.info("removed source=%s chunks=%d", record.source, len(record.chunk_ids))
 
     def _sweep(self, report: IngestReport) -> None:
         """Delete what no committed file owns; restore lexical entries the last crash lost."""
+        report.chunks_deleted += self.purge()
         owned = self.manifest.owned_ids()
         orphans = sorted(self.store.all_ids() - owned)
         if orphans:

@@ -158,10 +158,14 @@ def remove(
 ) -> None:
     """Remove one document and its vectors."""
     try:
-        _workspace().open(kb).remove(source)
+        knowledge_base = _workspace().open(kb)
+        knowledge_base.remove(source)
     except KBError as e:
         raise _fail(e) from e
     console.print(f"removed {source}", highlight=False)
+    # Searches already ignore it; Chroma deletes rows slowly (seconds for a large file), so say what we wait for.
+    with errors.status("deleting its rows from the vector store (Ctrl-C is safe: the next run finishes)"):
+        knowledge_base.wait_for_purge()
 
 
 @app.command()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.manifest import Manifest
 from ingest.pipeline import Ingestor, IngestProgress, IngestReport
+from ingest.purge import BackgroundPurge
 from kb.errors import ConfigError, DocumentNotFound, KnowledgeBaseNotFound
 from kb.results import DocumentInfo, KnowledgeBaseInfo, SearchHit
 from kb.settings import RetrievalSettings, Settings
@@ -124,6 +125,12 @@ class KnowledgeBase:
             chunk_overlap=settings.ingest.chunk_overlap,
             batch_size=settings.ingest.embed_batch_size,
         )
+        self._purge = BackgroundPurge(self.ingestor, self._write_lock)
+        leftover = manifest.retired_ids()
+        if leftover:
+            # A removal whose rows were not all deleted before the last exit: hide them, finish the job.
+            store.hide(leftover)
+            self._purge.schedule()
 
     # -- ingest -----------------------------------------------------------------------------------
 
@@ -145,7 +152,9 @@ class KnowledgeBase:
             return self.ingestor.ingest(path, files=files, delete_missing=keep, progress=progress)
 
     def remove(self, source: str) -> None:
-        """Remove one document and its chunks.
+        """Remove one document: searches no longer see it when this returns.
+
+        Its rows are deleted from the vector store by a background worker; ``close`` waits for it.
 
         Raises:
             DocumentNotFound: no document has that source path or doc id.
@@ -153,6 +162,15 @@ class KnowledgeBase:
         source = self._resolve_source(source)
         with self._write_lock:
             self.ingestor.remove(source)
+        self._purge.schedule()
+
+    def stop_background_work(self) -> None:
+        """Stop the purge worker after its current batch (before the knowledge base is deleted)."""
+        self._purge.stop()
+
+    def wait_for_purge(self) -> None:
+        """Block until removed documents' rows are gone from the vector store too."""
+        self._purge.wait()
 
     def documents(self) -> list[DocumentInfo]:
         """Every document the manifest knows, indexed or failed."""
@@ -267,7 +285,8 @@ class KnowledgeBase:
         raise DocumentNotFound(f"knowledge base {self.name!r} has no document {source_or_id!r}")
 
     def close(self) -> None:
-        """Save the lexical index and release the manifest."""
+        """Finish deleting removed documents' rows, save the lexical index and release the manifest."""
+        self._purge.wait()
         self.lexical.save()
         self.manifest.close()
 
@@ -529,6 +548,7 @@ class Workspace:
             KnowledgeBaseNotFound: it does not exist.
         """
         kb = self.open(name)
+        kb.stop_background_work()
         with self._lock:
             kb.store.drop()
             kb.manifest.close()

@@ -2,13 +2,18 @@
 
 Chroma is driven through its public client API with vectors kb computed itself, so Chroma never falls
 back to its default embedding function (which would download ONNX weights).
+
+Deleting rows costs Chroma about 0.2-0.4 ms each whatever they hold, so a removed document's chunks are first
+*hidden* (searches skip them at once) and deleted afterwards (see ``ingest.manifest``). Until then the
+collection, seen directly or through ``as_vectorstore``, still holds them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,6 +99,8 @@ class ChromaChunkStore:
         self.client = client
         self.collection_name = collection_name
         self.embeddings = embeddings
+        self._hidden: frozenset[str] = frozenset()
+        self._hidden_lock = threading.Lock()
         self._collection: Collection = client.get_or_create_collection(
             collection_name,
             embedding_function=None,
@@ -118,8 +125,23 @@ class ChromaChunkStore:
         return Chroma(client=self.client, collection_name=self.collection_name, embedding_function=self.embeddings)
 
     def count(self) -> int:
-        """Number of chunks stored."""
-        return int(self._collection.count())
+        """Number of chunks searches can see."""
+        return max(0, int(self._collection.count()) - len(self._hidden))
+
+    def hide(self, ids: Iterable[str]) -> None:
+        """Keep these chunks out of searches and lookups until they are deleted."""
+        with self._hidden_lock:
+            self._hidden = self._hidden | frozenset(ids)
+
+    def unhide(self, ids: Iterable[str]) -> None:
+        """Stop hiding chunks (after deleting them)."""
+        with self._hidden_lock:
+            self._hidden = self._hidden - frozenset(ids)
+
+    @property
+    def hidden_count(self) -> int:
+        """Chunks hidden and not yet deleted."""
+        return len(self._hidden)
 
     def upsert(
         self,
@@ -183,7 +205,8 @@ class ChromaChunkStore:
             metadatas = result.get("metadatas") or []
             for chunk_id, text, metadata in zip(result["ids"], documents, metadatas, strict=True):
                 found[chunk_id] = StoredChunk(chunk_id, text or "", dict(metadata or {}))
-        return [found[i] for i in ids if i in found]
+        hidden = self._hidden
+        return [found[i] for i in ids if i in found and i not in hidden]
 
     def texts(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """Text and metadata by id (rebuilds the lexical index after a crash)."""
@@ -206,23 +229,34 @@ class ChromaChunkStore:
     def search(
         self, query_vector: Sequence[float], k: int, *, where: Mapping[str, Any] | None = None
     ) -> list[StoredChunk]:
-        """Nearest chunks to a query vector, best first, with cosine similarity."""
+        """Nearest visible chunks to a query vector, best first, with cosine similarity.
+
+        Hidden chunks are skipped after the query rather than excluded by a ``where`` clause: at 100k rows
+        Chroma takes ~0.6 s for a ``$nin`` filter but ~7 ms to return 200 neighbours instead of 20.
+        """
         if k <= 0:
             return []
-        result = self._collection.query(
-            query_embeddings=np.asarray([query_vector], dtype=np.float32),
-            n_results=k,
-            where=dict(where) if where else None,
-            include=["documents", "metadatas", "distances"],
-        )
-        ids = result["ids"][0]
-        documents = (result.get("documents") or [[]])[0]
-        metadatas = (result.get("metadatas") or [[]])[0]
-        distances = (result.get("distances") or [[]])[0]
-        return [
-            StoredChunk(chunk_id, text or "", dict(metadata or {}), similarity=1.0 - float(distance))
-            for chunk_id, text, metadata, distance in zip(ids, documents, metadatas, distances, strict=True)
-        ]
+        hidden = self._hidden
+        fetch = k + min(len(hidden), max(k, 32))
+        while True:
+            result = self._collection.query(
+                query_embeddings=np.asarray([query_vector], dtype=np.float32),
+                n_results=fetch,
+                where=dict(where) if where else None,
+                include=["documents", "metadatas", "distances"],
+            )
+            ids = result["ids"][0]
+            documents = (result.get("documents") or [[]])[0]
+            metadatas = (result.get("metadatas") or [[]])[0]
+            distances = (result.get("distances") or [[]])[0]
+            found = [
+                StoredChunk(chunk_id, text or "", dict(metadata or {}), similarity=1.0 - float(distance))
+                for chunk_id, text, metadata, distance in zip(ids, documents, metadatas, distances, strict=True)
+                if chunk_id not in hidden
+            ]
+            if len(found) >= k or len(ids) < fetch or fetch >= k + len(hidden):
+                return found[:k]
+            fetch = min(fetch * 4, k + len(hidden))
 
     def drop(self) -> None:
         """Delete the whole collection."""

@@ -181,3 +181,59 @@ def test_interrupted_write_is_swept_on_next_run(tmp_path: Path, docs: Path, coun
     owned = _consistent(ingestor)
     assert "orphan-id" not in owned
     assert ingestor.manifest.get("beta.txt").status == "indexed"  # type: ignore[union-attr]
+
+
+def test_remove_hides_at_once_and_purge_deletes_the_rows(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    ingestor.ingest(docs)
+    gone = set(ingestor.manifest.get("alpha.md").chunk_ids)  # type: ignore[union-attr]
+    store: ChromaChunkStore = ingestor.store  # type: ignore[assignment]
+    assert ingestor.remove("alpha.md")
+    assert ingestor.manifest.get("alpha.md") is None
+    assert not gone & ingestor.lexical.ids()
+    assert gone <= store.all_ids(), "rows are deleted later, by purge"
+    assert store.count() == len(ingestor.manifest.owned_ids())
+    query = counting.embed_query("alpha reactor 42 kelvin")
+    hits = store.search(query, 10)
+    assert hits
+    assert not gone & {hit.id for hit in hits}
+    assert store.get(sorted(gone)) == []
+    assert ingestor.purge() == len(gone)
+    assert ingestor.manifest.retired_ids() == []
+    assert store.hidden_count == 0
+    _consistent(ingestor)
+
+
+def test_readding_a_removed_file_before_the_purge_makes_it_visible(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
+    """Same file, same chunk ids: ingest purges the retired rows first, or it would write rows still hidden."""
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    ingestor.ingest(docs)
+    ids = set(ingestor.manifest.get("alpha.md").chunk_ids)  # type: ignore[union-attr]
+    ingestor.remove("alpha.md")
+    ingestor.ingest(docs)
+    assert set(ingestor.manifest.get("alpha.md").chunk_ids) == ids  # type: ignore[union-attr]
+    store: ChromaChunkStore = ingestor.store  # type: ignore[assignment]
+    hits = store.search(counting.embed_query("alpha reactor 42 kelvin"), 3)
+    assert hits[0].metadata["source"] == "alpha.md"
+    _consistent(ingestor)
+
+
+def test_purge_cut_short_resumes_after_reopening(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    ingestor.ingest(docs)
+    gone = set(ingestor.manifest.get("beta.txt").chunk_ids) | set(  # type: ignore[union-attr]
+        ingestor.manifest.get("alpha.md").chunk_ids  # type: ignore[union-attr]
+    )
+    ingestor.remove("alpha.md")
+    ingestor.remove("beta.txt")
+    assert ingestor.purge(batch_size=1, limit=1) == 1
+    ingestor.manifest.close()
+    # A new process: the retired list on disk is all it knows.
+    reopened = _ingestor(tmp_path / "kb", counting)
+    assert set(reopened.manifest.retired_ids()) | (gone - reopened.store.all_ids()) == gone  # type: ignore[attr-defined]
+    assert reopened.purge() == len(gone) - 1
+    _consistent(reopened)
