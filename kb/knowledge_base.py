@@ -151,10 +151,11 @@ class KnowledgeBase:
         with self._write_lock:
             return self.ingestor.ingest(path, files=files, delete_missing=keep, progress=progress)
 
-    def remove(self, source: str) -> None:
-        """Remove one document: searches no longer see it when this returns.
+    def remove(self, source: str) -> str:
+        """Remove one document by source path or doc id; returns its source path.
 
-        Its rows are deleted from the vector store by a background worker; ``close`` waits for it.
+        Searches no longer see it when this returns. Its rows are deleted from the vector store by a
+        background worker, which ``close`` waits for.
 
         Raises:
             DocumentNotFound: no document has that source path or doc id.
@@ -163,6 +164,7 @@ class KnowledgeBase:
         with self._write_lock:
             self.ingestor.remove(source)
         self._purge.schedule()
+        return source
 
     def stop_background_work(self) -> None:
         """Stop the purge worker after its current batch (before the knowledge base is deleted)."""

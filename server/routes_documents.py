@@ -13,6 +13,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from kb import DocumentNotFound
+from kb.knowledge_base import doc_id_for
 from server.deps import KnowledgeBaseDep, ServicesDep, SettingsDep
 from server.jobs import JobNotFound
 from server.schemas import DocumentList, ErrorBody, IngestJob, TextDocument
@@ -177,11 +178,10 @@ def delete_document(kb: KnowledgeBaseDep, doc_id: str) -> None:
 
     `doc_id` is the `doc_id` from `GET /kbs/{kb}/documents`.
     """
-    sources = [document.source for document in kb.documents() if document.doc_id == doc_id]
-    if not sources:
+    if doc_id not in {doc_id_for(source) for source in kb.manifest.sources()}:
         raise DocumentNotFound(f"knowledge base {kb.name!r} has no document with id {doc_id!r}")
-    kb.remove(sources[0])
-    delete_upload(uploads_dir(kb.directory), sources[0])
+    source = kb.remove(doc_id)
+    delete_upload(uploads_dir(kb.directory), source)
     logger.info("document removed kb=%s doc_id=%s", kb.name, doc_id)
 
 
