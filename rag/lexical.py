@@ -21,9 +21,10 @@ import numpy as np
 from kb.errors import ConfigError
 from rag.postings import Segment, build_segment, merge_segments, read_segment, write_segment
 from rag.tokenize import TOKENIZER_VERSION, tokenize
+from rag.topk import top_rows, top_rows_where
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     import numpy.typing as npt
 
@@ -169,9 +170,9 @@ class LexicalIndex:
             scores[~layout.live] = 0.0
             candidates = np.flatnonzero(scores)
             rows = (
-                _top(candidates, scores, k)
+                top_rows(candidates, scores, k)
                 if where is None
-                else _top_where(candidates, scores, k, where, layout)
+                else top_rows_where(candidates, scores, k, where, layout.row_meta, layout.metas)
             )
             segment_of = np.searchsorted(layout.offsets, rows, side="right") - 1
             return [
@@ -361,61 +362,6 @@ def _read_state(directory: Path, manifest_text: str) -> tuple[dict[str, Any], li
         segment.live = live[start : start + len(segment.ids)].copy()
         start += len(segment.ids)
     return manifest, terms, segments
-
-
-def _top(candidates: npt.NDArray[np.intp], scores: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.intp]:
-    """Return the ``k`` best-scoring candidate rows, best first, ties by row."""
-    if len(candidates) > k:
-        candidates = candidates[scores[candidates] >= _kth_largest(scores[candidates], k)]
-    return candidates[np.lexsort((candidates, -scores[candidates]))][:k]
-
-
-def _kth_largest(values: npt.NDArray[np.float64], k: int) -> float:
-    return float(np.partition(values, len(values) - k)[len(values) - k])
-
-
-def _top_where(
-    candidates: npt.NDArray[np.intp],
-    scores: npt.NDArray[np.float64],
-    k: int,
-    where: Callable[[Mapping[str, Any]], bool],
-    layout: _Layout,
-) -> npt.NDArray[np.intp]:
-    """Return the ``k`` best candidate rows whose metadata ``where`` accepts, best first.
-
-    Candidates are examined best first in blocks, and ``where`` is called once per distinct
-    metadata value met, so a filter over per-file metadata costs one call per file, not per chunk.
-    """
-    verdicts = np.zeros(len(layout.metas), dtype=np.int8)  # 0 not asked yet, 1 accepted, -1 rejected
-    accepted: list[npt.NDArray[np.intp]] = []
-    found = 0
-    for block in _best_first_blocks(candidates, scores, head=max(8 * k, 512)):
-        block_metas = layout.row_meta[block]
-        for meta in np.unique(block_metas[verdicts[block_metas] == 0]).tolist():
-            verdicts[meta] = 1 if where(layout.metas[meta]) else -1
-        accepted.append(block[verdicts[block_metas] == 1])
-        found += len(accepted[-1])
-        if found >= k:
-            break
-    return np.concatenate(accepted)[:k]
-
-
-def _best_first_blocks(
-    candidates: npt.NDArray[np.intp], scores: npt.NDArray[np.float64], *, head: int
-) -> Iterator[npt.NDArray[np.intp]]:
-    """Yield all candidates best first (ties by row) in blocks; the rest is sorted only if asked for.
-
-    The first block holds the ``head`` best and everything tied with the last of them, so every later
-    row scores strictly lower.
-    """
-    if len(candidates) <= head:
-        yield _top(candidates, scores, len(candidates))
-        return
-    first = scores[candidates] >= _kth_largest(scores[candidates], head)
-    yield _top(candidates[first], scores, int(np.count_nonzero(first)))
-    rest = candidates[~first]
-    if len(rest):
-        yield from np.array_split(_top(rest, scores, len(rest)), max(1, len(rest) // 4096))
 
 
 def _tier(live_rows: int) -> int:

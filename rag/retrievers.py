@@ -91,9 +91,7 @@ class KbRetriever(BaseRetriever):
         order = [chunk_id for chunk_id, _ in fused]
         missing = [chunk_id for chunk_id in order if chunk_id not in chunks]
         if missing:
-            similarities = store.similarities(query_vector, missing)
-            for chunk in store.get(missing):
-                chunks[chunk.id] = _with_similarity(chunk, similarities.get(chunk.id, 0.0))
+            chunks.update((chunk.id, chunk) for chunk in store.get(missing, query_vector=query_vector))
         kept = collapse_near_duplicates(
             [(chunk_id, score) for chunk_id, score in fused if chunk_id in chunks],
             {chunk_id: chunks[chunk_id].text for chunk_id in chunks},
@@ -116,8 +114,3 @@ class KbRetriever(BaseRetriever):
         logger.debug("retrieved mode=%s query_len=%d results=%d", self.mode, len(query), len(results))
         return results
 
-
-def _with_similarity(chunk: StoredChunk, similarity: float) -> StoredChunk:
-    from rag.store import StoredChunk
-
-    return StoredChunk(chunk.id, chunk.text, chunk.metadata, similarity=similarity)

@@ -24,6 +24,7 @@ import numpy as np
 from kb.errors import ConfigError, EmbeddingMismatch, ProviderUnavailable
 
 if TYPE_CHECKING:
+    import numpy.typing as npt
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
     from langchain_chroma import Chroma
@@ -195,36 +196,33 @@ class ChromaChunkStore:
                 return ids
             offset += page
 
-    def get(self, ids: Sequence[str]) -> list[StoredChunk]:
-        """Chunks by id, in the order asked; unknown ids are skipped."""
+    def get(self, ids: Sequence[str], *, query_vector: Sequence[float] | None = None) -> list[StoredChunk]:
+        """Visible chunks by id, in the order asked; unknown ids are skipped.
+
+        With ``query_vector``, each chunk's cosine similarity to it is filled in from the stored vector (for
+        passages found by keywords), in the same round trip.
+        """
+        include: list[Any] = ["documents", "metadatas"] + (["embeddings"] if query_vector is not None else [])
+        query = None if query_vector is None else np.asarray(query_vector, dtype=np.float32)
         found: dict[str, StoredChunk] = {}
         for start in range(0, len(ids), _LOOKUP_BATCH):
-            result = self._collection.get(ids=list(ids[start : start + _LOOKUP_BATCH]),
-                                          include=["documents", "metadatas"])
+            result = self._collection.get(ids=list(ids[start : start + _LOOKUP_BATCH]), include=include)
             documents = result.get("documents") or []
             metadatas = result.get("metadatas") or []
-            for chunk_id, text, metadata in zip(result["ids"], documents, metadatas, strict=True):
-                found[chunk_id] = StoredChunk(chunk_id, text or "", dict(metadata or {}))
+            similarities = [0.0] * len(result["ids"])
+            vectors = result.get("embeddings")
+            if query is not None and vectors is not None and len(vectors):
+                similarities = _cosine(np.asarray(vectors, dtype=np.float32), query).tolist()
+            for chunk_id, text, metadata, similarity in zip(
+                result["ids"], documents, metadatas, similarities, strict=True
+            ):
+                found[chunk_id] = StoredChunk(chunk_id, text or "", dict(metadata or {}), similarity=similarity)
         hidden = self._hidden
         return [found[i] for i in ids if i in found and i not in hidden]
 
     def texts(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """Text and metadata by id (rebuilds the lexical index after a crash)."""
         return {chunk.id: (chunk.text, chunk.metadata) for chunk in self.get(ids)}
-
-    def similarities(self, query_vector: Sequence[float], ids: Sequence[str]) -> dict[str, float]:
-        """Cosine similarity of the query to each given chunk, for scoring chunks found by keywords."""
-        if not ids:
-            return {}
-        result = self._collection.get(ids=list(ids), include=["embeddings"])
-        vectors = result.get("embeddings")
-        if vectors is None or len(vectors) == 0:
-            return {}
-        matrix = np.asarray(vectors, dtype=np.float32)
-        query = np.asarray(query_vector, dtype=np.float32)
-        norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(query) or 1.0)
-        scores = matrix @ query / np.where(norms == 0, 1.0, norms)
-        return {chunk_id: float(score) for chunk_id, score in zip(result["ids"], scores, strict=True)}
 
     def search(
         self, query_vector: Sequence[float], k: int, *, where: Mapping[str, Any] | None = None
@@ -261,3 +259,8 @@ class ChromaChunkStore:
     def drop(self) -> None:
         """Delete the whole collection."""
         self.client.delete_collection(self.collection_name)
+
+
+def _cosine(matrix: npt.NDArray[np.float32], query: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(query) or 1.0)
+    return np.asarray(matrix @ query / np.where(norms == 0, 1.0, norms), dtype=np.float32)

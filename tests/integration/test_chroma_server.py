@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from kb.knowledge_base import Workspace
 from kb.settings import Settings
 from rag.embeddings import E5Embeddings
 from rag.store import chroma_client
+from tests.servers import free_port, run_local_server
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -31,28 +22,9 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("chroma")
     if binary is None:
         pytest.skip("the chroma CLI (from the chromadb package) is not on PATH")
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("chroma run did not start")
-            time.sleep(0.2)
+    argv = [binary, "run", "--path", str(tmp_path / "server-data"), "--host", "127.0.0.1", "--port", "{port}"]
+    with run_local_server(argv, "/api/v2/heartbeat", log_path=tmp_path / "chroma.log") as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_ingest_and_search_through_chroma_server(tmp_path: Path, chroma_server: str, e5: E5Embeddings) -> None:
@@ -77,4 +49,4 @@ def test_unreachable_chroma_server_is_a_clear_error() -> None:
     from kb.errors import ProviderUnavailable
 
     with pytest.raises(ProviderUnavailable, match="cannot reach the Chroma server"):
-        chroma_client(url=f"http://127.0.0.1:{_free_port()}")
+        chroma_client(url=f"http://127.0.0.1:{free_port()}")

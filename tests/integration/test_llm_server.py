@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from rag.llms import ensure_default_model, openai_chat_model
+from tests.servers import run_local_server
 
 pytestmark = pytest.mark.slow
 
@@ -20,64 +17,17 @@ MODEL_ALIAS = "kb-default"
 STARTUP_TIMEOUT_S = 180.0
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start ``python -m llama_cpp.server`` on a free local port and wait until it answers."""
+    """``python -m llama_cpp.server`` (needs llama-cpp-python[server]) on the default GGUF, on loopback."""
     model = ensure_default_model(tmp_path_factory.mktemp("models"))
-    port = _free_port()
+    argv = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_ALIAS,
+        "--host", "127.0.0.1", "--port", "{port}", "--n_ctx", "1024",
+    ]
     log_path = tmp_path_factory.mktemp("llm-server") / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(model),
-                "--model_alias",
-                MODEL_ALIAS,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "1024",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"llama_cpp.server exited with {process.returncode} "
-                    f"(needs llama-cpp-python[server]):\n{log_path.read_text(errors='replace')[-3000:]}"
-                )
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server not ready after {STARTUP_TIMEOUT_S}s")
-            time.sleep(0.5)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with run_local_server(argv, "/v1/models", log_path=log_path, startup_timeout_s=STARTUP_TIMEOUT_S) as base:
+        yield f"{base}/v1"
 
 
 @pytest.fixture

