@@ -75,7 +75,7 @@ class KbRetriever(BaseRetriever):
         weights: list[float] = []
 
         if self.mode in ("dense", "hybrid"):
-            dense = store.search(query_vector, pool, where=self.where)
+            dense = store.search(query_vector, pool, where=self.where, accept=self.predicate)
             chunks.update((chunk.id, chunk) for chunk in dense)
             rankings.append([chunk.id for chunk in dense])
             weights.append(self.dense_weight)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 _MODEL_KEY = "kb_embedding_model"
 _DIM_KEY = "kb_embedding_dim"
 _LOOKUP_BATCH = 500
+_POST_FILTER_CAP = 800
 
 
 @dataclass(frozen=True)
@@ -225,17 +226,47 @@ class ChromaChunkStore:
         return {chunk.id: (chunk.text, chunk.metadata) for chunk in self.get(ids)}
 
     def search(
-        self, query_vector: Sequence[float], k: int, *, where: Mapping[str, Any] | None = None
+        self,
+        query_vector: Sequence[float],
+        k: int,
+        *,
+        where: Mapping[str, Any] | None = None,
+        accept: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> list[StoredChunk]:
         """Nearest visible chunks to a query vector, best first, with cosine similarity.
 
-        Hidden chunks are skipped after the query rather than excluded by a ``where`` clause: at 100k rows
-        Chroma takes ~0.6 s for a ``$nin`` filter but ~7 ms to return 200 neighbours instead of 20.
+        Args:
+            query_vector: the embedded query.
+            k: how many chunks.
+            where: Chroma metadata filter.
+            accept: the same filter as a function of metadata; when given, the nearest few hundred chunks are
+                filtered here first and ``where`` is used only if they hold fewer than ``k`` matches. At 100k
+                rows Chroma's ``where`` costs ~120 ms (it pre-filters in SQLite), 800 neighbours ~15 ms.
+
+        Hidden chunks are skipped after the query the same way (a ``$nin`` clause would cost ~0.6 s).
         """
         if k <= 0:
             return []
+        if where and accept is not None:
+            found = self._nearest(query_vector, k, None, accept, first=max(10 * k, 200), cap=_POST_FILTER_CAP)
+            if found is not None:
+                return found
+        hidden = len(self._hidden)
+        return self._nearest(query_vector, k, where, None, first=k + min(hidden, max(k, 32)), cap=k + hidden) or []
+
+    def _nearest(
+        self,
+        query_vector: Sequence[float],
+        k: int,
+        where: Mapping[str, Any] | None,
+        accept: Callable[[Mapping[str, Any]], bool] | None,
+        *,
+        first: int,
+        cap: int,
+    ) -> list[StoredChunk] | None:
+        """Query ``first`` neighbours, widening up to ``cap`` until ``k`` pass; None if ``cap`` was not enough."""
         hidden = self._hidden
-        fetch = k + min(len(hidden), max(k, 32))
+        fetch = first
         while True:
             result = self._collection.query(
                 query_embeddings=np.asarray([query_vector], dtype=np.float32),
@@ -250,11 +281,13 @@ class ChromaChunkStore:
             found = [
                 StoredChunk(chunk_id, text or "", dict(metadata or {}), similarity=1.0 - float(distance))
                 for chunk_id, text, metadata, distance in zip(ids, documents, metadatas, distances, strict=True)
-                if chunk_id not in hidden
+                if chunk_id not in hidden and (accept is None or accept(metadata or {}))
             ]
-            if len(found) >= k or len(ids) < fetch or fetch >= k + len(hidden):
+            if len(found) >= k or len(ids) < fetch:
                 return found[:k]
-            fetch = min(fetch * 4, k + len(hidden))
+            if fetch >= cap:
+                return None
+            fetch = min(fetch * 4, cap)
 
     def drop(self) -> None:
         """Delete the whole collection."""
