@@ -7,8 +7,6 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING
 
-from rag.tokenize import tokenize
-
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -17,6 +15,8 @@ __all__ = ["collapse_near_duplicates", "reciprocal_rank_fusion"]
 logger = logging.getLogger(__name__)
 
 _SPACE = re.compile(r"\s+")
+_SHINGLE = 4
+_NON_WORD = re.compile(r"[\W_]+")
 
 
 def reciprocal_rank_fusion(
@@ -64,14 +64,15 @@ def collapse_near_duplicates(
     """Drop results whose text nearly repeats a better-ranked result's text.
 
     Two texts are near duplicates when they are equal after Unicode normalisation, casefolding and
-    whitespace collapsing, or when the Jaccard similarity of their token sets (see
-    ``rag.tokenize.tokenize``) is at least ``threshold``. The better-ranked one is kept. Results
-    whose id has no entry in ``texts`` are kept, since they cannot be compared.
+    whitespace collapsing, or when the Jaccard similarity of their sets of character 4-grams is at
+    least ``threshold``, punctuation aside (character shingles work the same for Chinese and English and cost a fraction
+    of word segmentation, which ran on every candidate of every query). The better-ranked one is kept.
+    Results whose id has no entry in ``texts`` are kept, since they cannot be compared.
 
     Args:
         ranked: ``(id, score)`` pairs, best first.
         texts: Text of each id.
-        threshold: Token-set Jaccard similarity at or above which two texts count as duplicates.
+        threshold: Shingle-set Jaccard similarity at or above which two texts count as duplicates.
 
     Returns:
         The pairs of ``ranked`` that survive, in their original order.
@@ -90,7 +91,7 @@ def collapse_near_duplicates(
             kept.append((item, score))
             continue
         normalised = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
-        tokens = frozenset(tokenize(normalised))
+        tokens = _shingles(_NON_WORD.sub(" ", normalised))
         if normalised in kept_texts or any(_jaccard(tokens, other) >= threshold for other in kept_tokens):
             logger.debug("dropped near-duplicate id=%s", item)
             continue
@@ -98,6 +99,12 @@ def collapse_near_duplicates(
         kept_texts.add(normalised)
         kept_tokens.append(tokens)
     return kept
+
+
+def _shingles(text: str) -> frozenset[str]:
+    if len(text) <= _SHINGLE:
+        return frozenset([text]) if text else frozenset()
+    return frozenset(text[i : i + _SHINGLE] for i in range(len(text) - _SHINGLE + 1))
 
 
 def _jaccard(left: frozenset[str], right: frozenset[str]) -> float:
