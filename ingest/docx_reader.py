@@ -19,6 +19,7 @@ from langchain_core.documents import Document
 from lxml import etree
 
 from ingest.blocks import BlockBuilder
+from ingest.tables import table_text
 from kb.errors import IngestError
 
 if TYPE_CHECKING:
@@ -190,12 +191,7 @@ def _paragraph_text(paragraph: etree._Element) -> str:
 
 def _table_text(table: etree._Element) -> str:
     """One line per row, cells separated by `` | ``."""
-    rows: list[str] = []
-    for row in table.iterchildren(f"{_W}tr"):
-        cells = [
-            " ".join(" ".join(_paragraph_text(p).split()) for p in cell.iter(f"{_W}p")).strip()
-            for cell in row.iterchildren(f"{_W}tc")
-        ]
-        if any(cells):
-            rows.append(" | ".join(cells))
-    return "\n".join(rows)
+    return table_text(
+        [" ".join(_paragraph_text(p) for p in cell.iter(f"{_W}p")) for cell in row.iterchildren(f"{_W}tc")]
+        for row in table.iterchildren(f"{_W}tr")
+    )

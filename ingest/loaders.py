@@ -19,6 +19,7 @@ from ingest.docx_reader import read_docx
 from ingest.encoding import decode_text
 from ingest.legacy_office import read_doc
 from ingest.pdf_reader import read_pdf
+from ingest.tables import table_text
 from ingest.unstructured_reader import UNSTRUCTURED_SUFFIXES, read_with_unstructured
 from kb.errors import IngestError, UnsupportedFileType
 
@@ -114,11 +115,4 @@ def _delimited_text(text: str, *, suffix: str) -> str:
         rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     except csv.Error as e:
         raise IngestError(f"malformed {suffix} file: {e}") from e
-    lines = []
-    for row in rows:
-        cells = [cell.strip() for cell in row]
-        while cells and not cells[-1]:
-            cells.pop()
-        if cells:
-            lines.append(" | ".join(cells))
-    return "\n".join(lines)
+    return table_text(rows)

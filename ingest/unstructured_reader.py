@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from ingest.blocks import BlockBuilder
 from ingest.encoding import declared_html_charset, decode_text
 from ingest.offline_nlp import ensure_offline_nlp
 from ingest.reasons import one_line_reason
+from ingest.tables import html_table_text
 from kb.errors import IngestError
 
 if TYPE_CHECKING:
@@ -71,11 +73,16 @@ def read_with_unstructured(path: Path, suffix: str) -> list[Document]:
     return _elements_to_blocks(elements, paged=suffix in PAGED_SUFFIXES)
 
 
+_TABLE_ROW_THEN_HEADING = re.compile(r"(?m)^(\|.*\|[ \t]*)\n(#{1,6}[ \t])")
+
+
 def _partitioner(suffix: str) -> Callable[[Path], Sequence[Element]]:
     if suffix in (".md", ".markdown"):
         from unstructured.partition.md import partition_md
 
-        return lambda path: partition_md(text=decode_text(path.read_bytes()), **_NO_LANGUAGE_DETECTION)
+        return lambda path: partition_md(
+            text=_end_tables_before_headings(decode_text(path.read_bytes())), **_NO_LANGUAGE_DETECTION
+        )
     if suffix in (".html", ".htm", ".xhtml"):
         from unstructured.partition.html import partition_html
 
@@ -90,6 +97,14 @@ def _partitioner(suffix: str) -> Callable[[Path], Sequence[Element]]:
 
         return lambda path: partition_xml(text=decode_text(path.read_bytes()), **_NO_LANGUAGE_DETECTION)
     return _file_partitioner(suffix)
+
+
+def _end_tables_before_headings(markdown: str) -> str:
+    """Put a blank line between a table's last row and a heading right under it.
+
+    GitHub ends a table at a heading line; the parser unstructured uses reads the heading as one more row.
+    """
+    return _TABLE_ROW_THEN_HEADING.sub(r"\1\n\n\2", markdown)
 
 
 def _file_partitioner(suffix: str) -> Callable[[Path], Sequence[Element]]:
@@ -146,6 +161,8 @@ def _elements_to_blocks(elements: Sequence[Element], *, paged: bool) -> list[Doc
         depth = metadata.category_depth
         if element.category == "Title" and depth is not None:
             builder.heading(element.text, level=depth, page=page)
+        elif element.category == "Table" and metadata.text_as_html:
+            builder.paragraph(html_table_text(metadata.text_as_html) or element.text, page=page)
         else:
             builder.paragraph(element.text, page=page)
     return builder.build()

@@ -175,6 +175,11 @@ def test_crlf_line_endings_are_normalised(tmp_path: Path) -> None:
         ("fake-email-attachment.eml", "Hey this is a fake attachment!"),
         ("semicolon-delimited.csv", "Lorem, ipsum | dolor sit | amet"),
         ("stanley-cups.tsv", "Maple Leafs | TOR | 13"),
+        # Tables keep one row per line in every format that has them.
+        ("stanley-cups.xlsx", "Maple Leafs | TOR | 13"),
+        ("simple-table.md", "Item | Price | # In stock\nJuicy Apples | 1.99 | 739"),
+        ("fake-power-point-table.pptx", "Column 1 | Column 2 | Column 3\nRed | Green | Blue"),
+        ("docx-tables.docx", "Header Col 1 | Header Col 2\nLorem ipsum | A link example"),
         ("simple.doc", "This is my first thought."),
         ("fake.odt", "Lorem ipsum dolor sit amet."),
         ("fake-doc.rtf", "My first paragraph."),
@@ -186,6 +191,19 @@ def test_content_is_extracted(name: str, expected: str) -> None:
         pytest.skip("shared corpora not available")
 
     assert expected in _text(_load_corpus_file(FORMATS / name))
+
+
+def test_markdown_heading_right_under_a_table_is_a_heading(tmp_path: Path) -> None:
+    path = tmp_path / "hardware.md"
+    path.write_text(
+        "# Hardware\n\n| level | memory |\n| --- | --- |\n| INT4 | 6 GB |\n## Install\n\nRun pip install.\n",
+        encoding="utf-8",
+    )
+    blocks = load_file(path)
+    table = next(block for block in blocks if "INT4" in block.page_content)
+    assert "level | memory\nINT4 | 6 GB" in table.page_content
+    assert "Install" not in table.page_content
+    assert any(block.metadata.get("headings") == "Hardware > Install" for block in blocks)
 
 
 @pytest.mark.parametrize("name", ["archive.zip", "main.go", "Makefile", "photo.png"])
