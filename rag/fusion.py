@@ -8,9 +8,9 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-__all__ = ["collapse_near_duplicates", "reciprocal_rank_fusion"]
+__all__ = ["collapse_near_duplicates", "iter_distinct", "reciprocal_rank_fusion"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +65,9 @@ def collapse_near_duplicates(
 
     Two texts are near duplicates when they are equal after Unicode normalisation, casefolding and
     whitespace collapsing, or when the Jaccard similarity of their sets of character 4-grams is at
-    least ``threshold``, punctuation aside (character shingles work the same for Chinese and English and cost a fraction
-    of word segmentation, which ran on every candidate of every query). The better-ranked one is kept.
-    Results whose id has no entry in ``texts`` are kept, since they cannot be compared.
+    least ``threshold``, punctuation aside (character shingles work the same for Chinese and English
+    and cost a fraction of word segmentation). The better-ranked one is kept. Results whose id has no
+    entry in ``texts`` are kept, since they cannot be compared.
 
     Args:
         ranked: ``(id, score)`` pairs, best first.
@@ -82,23 +82,31 @@ def collapse_near_duplicates(
     """
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    kept: list[tuple[str, float]] = []
+    return list(iter_distinct(ranked, texts, threshold=threshold))
+
+
+def iter_distinct(
+    ranked: Iterable[tuple[str, float]], texts: Mapping[str, str], *, threshold: float = 0.9
+) -> Iterator[tuple[str, float]]:
+    """``collapse_near_duplicates`` one result at a time, so a caller needing the first few compares only those.
+
+    Every result is compared with every kept one; stopping early saves most of that on a 20-candidate pool.
+    """
     kept_texts: set[str] = set()
-    kept_tokens: list[frozenset[str]] = []
+    kept_shingles: list[frozenset[str]] = []
     for item, score in ranked:
         text = texts.get(item)
         if text is None:
-            kept.append((item, score))
+            yield item, score
             continue
         normalised = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
-        tokens = _shingles(_NON_WORD.sub(" ", normalised))
-        if normalised in kept_texts or any(_jaccard(tokens, other) >= threshold for other in kept_tokens):
+        shingles = _shingles(_NON_WORD.sub(" ", normalised))
+        if normalised in kept_texts or any(_jaccard(shingles, other) >= threshold for other in kept_shingles):
             logger.debug("dropped near-duplicate id=%s", item)
             continue
-        kept.append((item, score))
         kept_texts.add(normalised)
-        kept_tokens.append(tokens)
-    return kept
+        kept_shingles.append(shingles)
+        yield item, score
 
 
 def _shingles(text: str) -> frozenset[str]:

@@ -10,7 +10,7 @@ reciprocal-rank fusion.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -18,7 +18,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from rag.fusion import collapse_near_duplicates, reciprocal_rank_fusion
+from rag.fusion import iter_distinct, reciprocal_rank_fusion
 
 if TYPE_CHECKING:
     from rag.lexical import LexicalIndex
@@ -88,18 +88,21 @@ class KbRetriever(BaseRetriever):
             weights.append(self.bm25_weight)
 
         fused = reciprocal_rank_fusion(rankings, weights=weights, k=self.rrf_k)
-        order = [chunk_id for chunk_id, _ in fused]
-        missing = [chunk_id for chunk_id in order if chunk_id not in chunks]
+        missing = [chunk_id for chunk_id, _ in fused if chunk_id not in chunks]
         if missing:
             chunks.update((chunk.id, chunk) for chunk in store.get(missing, query_vector=query_vector))
-        kept = collapse_near_duplicates(
-            [(chunk_id, score) for chunk_id, score in fused if chunk_id in chunks],
-            {chunk_id: chunks[chunk_id].text for chunk_id in chunks},
+        distinct = (
+            chunk_id
+            for chunk_id, _ in iter_distinct(
+                [(chunk_id, score) for chunk_id, score in fused if chunk_id in chunks],
+                {chunk_id: chunks[chunk_id].text for chunk_id in chunks},
+            )
         )
-        order = [chunk_id for chunk_id, _ in kept]
+        order: Iterable[str] = distinct
         if self.reranker is not None:
             reranker: CrossEncoderReranker = self.reranker
-            order = reranker.rerank(query, order, {chunk_id: chunks[chunk_id].text for chunk_id in order})
+            candidates = list(distinct)
+            order = reranker.rerank(query, candidates, {chunk_id: chunks[chunk_id].text for chunk_id in candidates})
 
         results: list[Document] = []
         for rank, chunk_id in enumerate(order, start=1):
