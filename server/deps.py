@@ -17,10 +17,12 @@ from server.jobs import IngestJobs
 from server.sessions import SessionStore
 
 __all__ = [
+    "CallerDep",
     "KnowledgeBaseDep",
     "Services",
     "ServicesDep",
     "SettingsDep",
+    "get_caller",
     "get_knowledge_base",
     "get_services",
     "get_settings",
@@ -73,25 +75,39 @@ _bearer = HTTPBearer(auto_error=False, description="One of the server's API keys
 
 
 def require_api_key(
+    request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Let the request through when the server has no API keys or it sends one of them as a bearer token.
+
+    The caller is recorded as which key it sent (``get_caller``), so per-caller state such as conversation
+    sessions stays apart between holders of different keys.
 
     Raises:
         HTTPException: 401 without a valid key.
     """
     keys = settings.server.api_keys
     if not keys:
+        request.state.caller = ""
         return
     if credentials is not None and credentials.scheme.lower() == "bearer":
         offered = credentials.credentials.encode("utf-8")
         # Compare against every key so the time taken does not reveal which one nearly matched.
         matches = [secrets.compare_digest(offered, key.get_secret_value().encode("utf-8")) for key in keys]
         if any(matches):
+            request.state.caller = f"key-{matches.index(True)}"
             return
     raise HTTPException(
         status.HTTP_401_UNAUTHORIZED,
         "missing or invalid API key: send 'Authorization: Bearer <key>'",
         headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+def get_caller(request: Request) -> str:
+    """Who is asking: which API key was sent ("" when the server has none)."""
+    return str(getattr(request.state, "caller", ""))
+
+
+CallerDep = Annotated[str, Depends(get_caller)]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
+from functools import partial
 
 from fastapi import APIRouter, Request, Response
 
 from kb import Answer, KBError, KnowledgeBase, TokenEvent
-from server.deps import KnowledgeBaseDep, ServicesDep
+from server.deps import CallerDep, KnowledgeBaseDep, ServicesDep
 from server.generation import Ticket
 from server.schemas import AskRequest, AskResponse, ErrorBody
 from server.sessions import SessionStore
@@ -43,7 +44,7 @@ _SSE_DOC = (
     },
 )
 async def ask(
-    body: AskRequest, request: Request, kb: KnowledgeBaseDep, services: ServicesDep
+    body: AskRequest, request: Request, kb: KnowledgeBaseDep, services: ServicesDep, caller: CallerDep
 ) -> AskResponse | Response:
     """Answer a question from the knowledge base, citing its sources as `[n]` markers.
 
@@ -65,15 +66,16 @@ async def ask(
     """
     history = list(body.history)
     if body.session_id:
-        history = services.sessions.history(kb.name, body.session_id) or history
+        history = services.sessions.history(caller, kb.name, body.session_id) or history
     ticket = services.queue.reserve()
     make_events = _events_factory(kb, body, history)
     if body.stream:
         request_id = getattr(request.state, "request_id", "")
-        content = _sse_answer(ticket, make_events, body, kb.name, history, services.sessions, request_id)
+        remember = partial(_remember, services.sessions, caller, kb.name, body, history)
+        content = _sse_answer(ticket, make_events, body, kb.name, remember, request_id)
         return EventStream(content, ticket=ticket)
     answer = await answer_unless_disconnected(request, ticket, make_events)
-    _remember(services.sessions, kb.name, body, history, answer)
+    _remember(services.sessions, caller, kb.name, body, history, answer)
     return AskResponse(**answer.model_dump(), session_id=body.session_id)
 
 
@@ -95,10 +97,10 @@ def _events_factory(
 
 
 def _remember(
-    sessions: SessionStore, kb: str, body: AskRequest, history: list[tuple[str, str]], answer: Answer
+    sessions: SessionStore, caller: str, kb: str, body: AskRequest, history: list[tuple[str, str]], answer: Answer
 ) -> None:
     if body.session_id:
-        sessions.append(kb, body.session_id, body.question, answer.answer, earlier=history)
+        sessions.append(caller, kb, body.session_id, body.question, answer.answer, earlier=history)
 
 
 async def _sse_answer(
@@ -106,8 +108,7 @@ async def _sse_answer(
     make_events: Callable[[], Iterator[AnswerEvent]],
     body: AskRequest,
     kb: str,
-    history: list[tuple[str, str]],
-    sessions: SessionStore,
+    remember: Callable[[Answer], None],
     request_id: str,
 ) -> AsyncGenerator[bytes, None]:
     try:
@@ -116,7 +117,7 @@ async def _sse_answer(
                 if isinstance(event, TokenEvent):
                     yield sse("token", {"text": event.text})
                 elif isinstance(event, Answer):
-                    _remember(sessions, kb, body, history, event)
+                    remember(event)
                     yield sse("sources", {"sources": [source.model_dump() for source in event.sources]})
                     done = AskResponse(**event.model_dump(), session_id=body.session_id)
                     yield sse("done", done.model_dump(mode="json"))

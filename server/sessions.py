@@ -14,8 +14,9 @@ Turn = tuple[str, str]
 class SessionStore:
     """Keeps the last ``max_turns`` (question, answer) pairs of at most ``max_sessions`` sessions.
 
-    Sessions are keyed by knowledge base and id, so one id used against two knowledge bases keeps two
-    conversations. When the store is full, the session used least recently is forgotten.
+    Sessions are keyed by caller (which API key), knowledge base and id: one id used against two knowledge
+    bases keeps two conversations, and a client cannot read another key holder's conversation by guessing
+    its id. When the store is full, the session used least recently is forgotten.
     """
 
     def __init__(self, *, max_turns: int, max_sessions: int = 1000) -> None:
@@ -29,27 +30,29 @@ class SessionStore:
             raise ValueError("max_turns and max_sessions must be positive")
         self.max_turns = max_turns
         self.max_sessions = max_sessions
-        self._sessions: OrderedDict[tuple[str, str], list[Turn]] = OrderedDict()
+        self._sessions: OrderedDict[tuple[str, str, str], list[Turn]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def history(self, kb: str, session_id: str) -> list[Turn]:
+    def history(self, caller: str, kb: str, session_id: str) -> list[Turn]:
         """The session's turns, oldest first (empty for an unknown session)."""
+        key = (caller, kb, session_id)
         with self._lock:
-            turns = self._sessions.get((kb, session_id))
+            turns = self._sessions.get(key)
             if turns is None:
                 return []
-            self._sessions.move_to_end((kb, session_id))
+            self._sessions.move_to_end(key)
             return list(turns)
 
     def append(
-        self, kb: str, session_id: str, question: str, answer: str, *, earlier: Sequence[Turn] = ()
+        self, caller: str, kb: str, session_id: str, question: str, answer: str, *, earlier: Sequence[Turn] = ()
     ) -> None:
         """Record one turn, evicting the oldest turns and the least recently used session as needed.
 
         Args:
+            caller: who asks (``server.deps.get_caller``).
             kb: knowledge base name.
             session_id: the client's session id.
             question: the question asked.
@@ -57,7 +60,7 @@ class SessionStore:
             earlier: client-sent history to start a session that has no turns yet.
         """
         with self._lock:
-            key = (kb, session_id)
+            key = (caller, kb, session_id)
             turns = self._sessions.get(key) or list(earlier)
             self._sessions[key] = turns
             self._sessions.move_to_end(key)
@@ -69,5 +72,5 @@ class SessionStore:
     def forget_kb(self, kb: str) -> None:
         """Drop every session of a deleted knowledge base."""
         with self._lock:
-            for key in [key for key in self._sessions if key[0] == kb]:
+            for key in [key for key in self._sessions if key[1] == kb]:
                 del self._sessions[key]
