@@ -18,6 +18,7 @@ from transformers import AutoTokenizer, BatchEncoding
 from kb.errors import ConfigError
 from rag.llms.chatglm import ChatGLM
 from rag.llms.chatglm_loading import inspect_checkpoint
+from tests.unit.rag.llms.local_model_capabilities import LocalChatModelCapabilities
 
 MAX_TOKENS = 12
 
@@ -203,7 +204,7 @@ def test_cuda_device_without_cuda_is_rejected(tiny_glm_dir: Path) -> None:
         model.invoke("hi")
 
 
-class _TinyGLMParams:
+class _TinyGLMParams(LocalChatModelCapabilities):
     """Standard-suite settings shared by the unit and integration classes."""
 
     model_dir: Path
@@ -221,27 +222,6 @@ class _TinyGLMParams:
     def chat_model_params(self) -> dict[str, Any]:
         # No max_tokens here: test_standard_params passes its own next to these.
         return {"model_path": self.model_dir, "device": "cpu", "temperature": 0.0}
-
-    @property
-    def supports_model_override(self) -> bool:
-        # The model is the checkpoint directory fixed at construction.
-        return False
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return False
-
-    @property
-    def has_structured_output(self) -> bool:
-        return False
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return False
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
 
 
 class TestChatGLMStandardUnit(_TinyGLMParams, ChatModelUnitTests):

@@ -14,6 +14,7 @@ from langchain_tests.unit_tests import ChatModelUnitTests
 
 from kb.errors import ConfigError
 from rag.llms.llamacpp import ChatLlamaCpp
+from tests.unit.rag.llms.local_model_capabilities import LocalChatModelCapabilities
 
 pytestmark = pytest.mark.slow
 
@@ -161,7 +162,7 @@ def test_prompt_longer_than_context_is_a_config_error(default_llm: ChatLlamaCpp)
         default_llm.invoke("word " * 2100)
 
 
-class _DefaultModelParams:
+class _DefaultModelParams(LocalChatModelCapabilities):
     """Standard-suite settings shared by the unit and integration classes."""
 
     gguf: Path
@@ -179,27 +180,6 @@ class _DefaultModelParams:
     def chat_model_params(self) -> dict[str, Any]:
         # No max_tokens here: test_standard_params passes its own next to these.
         return {"model_path": self.gguf, "temperature": 0.0, **LOAD_PARAMS}
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return False
-
-    @property
-    def has_structured_output(self) -> bool:
-        return False
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return False
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
-
-    @property
-    def supports_model_override(self) -> bool:
-        # The model is the GGUF file fixed at construction.
-        return False
 
 
 class TestChatLlamaCppStandardUnit(_DefaultModelParams, ChatModelUnitTests):
