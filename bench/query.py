@@ -117,7 +117,7 @@ def main() -> None:
             start = int(rng.integers(0, max(1, len(words) - 8)))
             queries.append(" ".join(words[start : start + 8]))
 
-        print(f"{'mode':8s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}   (store + BM25 + fusion, k=5)")
+        print(f"{'mode':28s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}   (store + BM25 + fusion, k=5)")
         one_file = sorted(kb.manifest.sources())[-1]
         for label, retriever in [
             ("dense", kb.retriever(k=5, mode="dense")),
@@ -131,7 +131,7 @@ def main() -> None:
                 t = time.perf_counter()
                 retriever.invoke(query)
                 times.append((time.perf_counter() - t) * 1000)
-            print(f"{label:8s} {statistics.median(times):8.1f} {percentile(times, 95):8.1f} {max(times):8.1f}")
+            print(f"{label:28s} {statistics.median(times):8.1f} {percentile(times, 95):8.1f} {max(times):8.1f}")
 
         e5 = E5Embeddings()
         e5.embed_query("warm up")
