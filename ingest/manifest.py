@@ -187,9 +187,17 @@ class Manifest:
             db.execute("DELETE FROM files WHERE source=?", (source,))
         return ids
 
-    def retired_ids(self) -> list[str]:
-        """Chunk ids of removed files that may still be in the stores."""
-        return [row[0] for row in self._db.execute("SELECT chunk_id FROM retired ORDER BY chunk_id")]
+    def retired_ids(self, limit: int | None = None) -> list[str]:
+        """Chunk ids of removed files that may still be in the stores (the first ``limit`` of them)."""
+        rows = self._db.execute("SELECT chunk_id FROM retired ORDER BY chunk_id LIMIT ?", (limit or -1,))
+        return [row[0] for row in rows]
+
+    def chunk_count(self) -> int:
+        """Chunks of indexed files: what searches can find."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(json_array_length(chunk_ids)), 0) FROM files WHERE status='indexed'"
+        ).fetchone()
+        return int(row[0])
 
     def release(self, ids: Sequence[str]) -> None:
         """Drop ids from the retired list once the stores no longer hold them."""

@@ -301,15 +301,25 @@ class Ingestor:
         self.lexical.save()
         return True
 
+    def hide_retired(self) -> int:
+        """Hide chunks a previous process removed but did not purge; returns how many.
+
+        They also leave the lexical index: a kill between retiring a file and saving that index leaves them in it.
+        """
+        retired = self.manifest.retired_ids()
+        if retired:
+            self.store.hide(retired)
+            self.lexical.delete(retired)
+            self.lexical.save()
+        return len(retired)
+
     def purge(self, *, batch_size: int = 2000, limit: int | None = None) -> int:
         """Delete removed documents' chunks from the vector store; returns how many were purged.
 
         Each batch is released from the manifest's retired list only after the store dropped it, so a purge
         cut short, by ``limit`` or a crash, resumes where it was.
         """
-        retired = self.manifest.retired_ids()
-        if limit is not None:
-            retired = retired[:limit]
+        retired = self.manifest.retired_ids(limit)
         for start in range(0, len(retired), batch_size):
             part = retired[start : start + batch_size]
             self.store.delete(part)

@@ -44,6 +44,7 @@ class BackgroundPurge:
                 return
             self._wanted = True
             if self._thread is None:
+                self._hurry.clear()
                 self._thread = threading.Thread(target=self._run, name="kb-purge", daemon=True)
                 self._thread.start()
 

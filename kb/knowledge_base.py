@@ -126,10 +126,8 @@ class KnowledgeBase:
             batch_size=settings.ingest.embed_batch_size,
         )
         self._purge = BackgroundPurge(self.ingestor, self._write_lock)
-        leftover = manifest.retired_ids()
-        if leftover:
-            # A removal whose rows were not all deleted before the last exit: hide them, finish the job.
-            store.hide(leftover)
+        if self.ingestor.hide_retired():
+            # A removal whose rows were not all deleted before the last exit: finish the job.
             self._purge.schedule()
 
     # -- ingest -----------------------------------------------------------------------------------
@@ -162,7 +160,8 @@ class KnowledgeBase:
         """
         source = self._resolve_source(source)
         with self._write_lock:
-            self.ingestor.remove(source)
+            if not self.ingestor.remove(source):  # removed by a concurrent call since it was resolved
+                raise DocumentNotFound(f"knowledge base {self.name!r} has no document {source!r}")
         self._purge.schedule()
         return source
 
@@ -196,7 +195,7 @@ class KnowledgeBase:
             name=self.name,
             description=str(meta.get("description", "")),
             documents=len(self.manifest.sources()),
-            chunks=self.store.count(),
+            chunks=self.manifest.chunk_count(),
             embedding_model=self.embeddings.model_id,
         )
 
@@ -289,6 +288,7 @@ class KnowledgeBase:
     def close(self) -> None:
         """Finish deleting removed documents' rows, save the lexical index and release the manifest."""
         self._purge.wait()
+        self._purge.stop()  # a removal racing with close leaves its ids retired for the next open
         self.lexical.save()
         self.manifest.close()
 

@@ -127,8 +127,8 @@ class ChromaChunkStore:
         return Chroma(client=self.client, collection_name=self.collection_name, embedding_function=self.embeddings)
 
     def count(self) -> int:
-        """Number of chunks searches can see."""
-        return max(0, int(self._collection.count()) - len(self._hidden))
+        """Rows in the collection, hidden ones awaiting deletion included."""
+        return int(self._collection.count())
 
     def hide(self, ids: Iterable[str]) -> None:
         """Keep these chunks out of searches and lookups until they are deleted."""
@@ -205,6 +205,7 @@ class ChromaChunkStore:
         """
         include: list[Any] = ["documents", "metadatas"] + (["embeddings"] if query_vector is not None else [])
         query = None if query_vector is None else np.asarray(query_vector, dtype=np.float32)
+        hidden = self._hidden  # read before the rows: a purge may delete and unhide ids meanwhile
         found: dict[str, StoredChunk] = {}
         for start in range(0, len(ids), _LOOKUP_BATCH):
             result = self._collection.get(ids=list(ids[start : start + _LOOKUP_BATCH]), include=include)
@@ -218,7 +219,6 @@ class ChromaChunkStore:
                 result["ids"], documents, metadatas, similarities, strict=True
             ):
                 found[chunk_id] = StoredChunk(chunk_id, text or "", dict(metadata or {}), similarity=similarity)
-        hidden = self._hidden
         return [found[i] for i in ids if i in found and i not in hidden]
 
     def texts(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -247,25 +247,32 @@ class ChromaChunkStore:
         """
         if k <= 0:
             return []
+        hidden = self._hidden  # one snapshot for the whole search; removals may hide more meanwhile
         if where and accept is not None:
-            found = self._nearest(query_vector, k, None, accept, first=max(10 * k, 200), cap=_POST_FILTER_CAP)
+            found = self._nearest(
+                query_vector, k, hidden, None, accept, first=max(10 * k, 200), cap=_POST_FILTER_CAP
+            )
             if found is not None:
                 return found
-        hidden = len(self._hidden)
-        return self._nearest(query_vector, k, where, None, first=k + min(hidden, max(k, 32)), cap=k + hidden) or []
+        first = k + min(len(hidden), max(k, 32))
+        return self._nearest(query_vector, k, hidden, where, None, first=first, cap=k + len(hidden)) or []
 
     def _nearest(
         self,
         query_vector: Sequence[float],
         k: int,
+        hidden: frozenset[str],
         where: Mapping[str, Any] | None,
         accept: Callable[[Mapping[str, Any]], bool] | None,
         *,
         first: int,
         cap: int,
     ) -> list[StoredChunk] | None:
-        """Query ``first`` neighbours, widening up to ``cap`` until ``k`` pass; None if ``cap`` was not enough."""
-        hidden = self._hidden
+        """Query ``first`` neighbours, widening up to ``cap`` until ``k`` pass.
+
+        Returns None when ``cap`` neighbours held fewer than ``k`` that ``accept`` takes (without ``accept``,
+        ``cap = k + len(hidden)`` always suffices, so that never happens).
+        """
         fetch = first
         while True:
             result = self._collection.query(
@@ -286,7 +293,7 @@ class ChromaChunkStore:
             if len(found) >= k or len(ids) < fetch:
                 return found[:k]
             if fetch >= cap:
-                return None
+                return None if accept is not None else found[:k]
             fetch = min(fetch * 4, cap)
 
     def drop(self) -> None:

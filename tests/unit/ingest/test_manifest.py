@@ -60,3 +60,20 @@ def test_sources_lists_every_record(tmp_path: Path) -> None:
     manifest.commit("b.md", root="/r", size=1, mtime_ns=2, sha256="s", chunk_ids=["x"])
     manifest.fail("a.pdf", root="/r", size=1, mtime_ns=2, sha256="t", error="encrypted")
     assert manifest.sources() == ["a.pdf", "b.md"] == sorted(manifest.records())
+
+
+def test_retire_moves_every_id_of_a_file_to_the_retired_list(tmp_path: Path) -> None:
+    manifest = Manifest(tmp_path / "m.sqlite3")
+    manifest.commit("a.md", root="/r", size=1, mtime_ns=2, sha256="s", chunk_ids=["x", "y"])
+    manifest.begin("a.md", root="/r", size=3, mtime_ns=4, sha256="t", pending_ids=["z"])
+    manifest.commit("b.md", root="/r", size=1, mtime_ns=2, sha256="s", chunk_ids=["w"])
+    assert manifest.chunk_count() == 1  # a.md is pending: not searchable until committed
+    assert manifest.retire("a.md") == ["x", "y", "z"]
+    assert manifest.get("a.md") is None
+    assert manifest.retire("a.md") == []
+    assert manifest.retired_ids() == ["x", "y", "z"]
+    assert manifest.retired_ids(limit=2) == ["x", "y"]
+    manifest.release(["x", "z"])
+    assert manifest.retired_ids() == ["y"]
+    assert manifest.owned_ids() == {"w"}
+    assert manifest.chunk_count() == 1

@@ -194,7 +194,7 @@ def test_remove_hides_at_once_and_purge_deletes_the_rows(
     assert ingestor.manifest.get("alpha.md") is None
     assert not gone & ingestor.lexical.ids()
     assert gone <= store.all_ids(), "rows are deleted later, by purge"
-    assert store.count() == len(ingestor.manifest.owned_ids())
+    assert ingestor.manifest.chunk_count() == len(ingestor.manifest.owned_ids())
     query = counting.embed_query("alpha reactor 42 kelvin")
     hits = store.search(query, 10)
     assert hits
@@ -236,4 +236,22 @@ def test_purge_cut_short_resumes_after_reopening(tmp_path: Path, docs: Path, cou
     reopened = _ingestor(tmp_path / "kb", counting)
     assert set(reopened.manifest.retired_ids()) | (gone - reopened.store.all_ids()) == gone  # type: ignore[attr-defined]
     assert reopened.purge() == len(gone) - 1
+    _consistent(reopened)
+
+
+def test_rows_retired_by_a_killed_process_leave_both_indexes_on_reopen(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
+    """A kill after the manifest retired a file but before the lexical index was saved."""
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    ingestor.ingest(docs)
+    gone = set(ingestor.manifest.retire("alpha.md"))
+    ingestor.manifest.close()  # nothing else ran: BM25 on disk and the store still hold the file
+    reopened = _ingestor(tmp_path / "kb", counting)
+    assert gone <= reopened.lexical.ids()
+    assert reopened.hide_retired() == len(gone)
+    assert not gone & reopened.lexical.ids()
+    store: ChromaChunkStore = reopened.store  # type: ignore[assignment]
+    assert store.hidden_count == len(gone)
+    assert reopened.purge() == len(gone)
     _consistent(reopened)
