@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-__all__ = ["collapse_near_duplicates", "iter_distinct", "reciprocal_rank_fusion"]
+__all__ = ["iter_distinct", "reciprocal_rank_fusion"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +58,13 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda pair: -pair[1])
 
 
-def collapse_near_duplicates(
-    ranked: Sequence[tuple[str, float]], texts: Mapping[str, str], *, threshold: float = 0.9
-) -> list[tuple[str, float]]:
-    """Drop results whose text nearly repeats a better-ranked result's text.
+def iter_distinct(
+    ranked: Iterable[tuple[str, float]], texts: Mapping[str, str], *, threshold: float = 0.9
+) -> Iterator[tuple[str, float]]:
+    """Yield results in order, dropping those whose text nearly repeats a better-ranked result's text.
+
+    Lazy, so a caller that needs the first few results compares only those (every result is compared with
+    every one kept before it).
 
     Two texts are near duplicates when they are equal after Unicode normalisation, casefolding and
     whitespace collapsing, or when the Jaccard similarity of their sets of character 4-grams is at
@@ -75,23 +78,19 @@ def collapse_near_duplicates(
         threshold: Shingle-set Jaccard similarity at or above which two texts count as duplicates.
 
     Returns:
-        The pairs of ``ranked`` that survive, in their original order.
+        The pairs of ``ranked`` that survive, in their original order, one at a time.
 
     Raises:
         ValueError: ``threshold`` is not in ``(0, 1]``.
     """
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
-    return list(iter_distinct(ranked, texts, threshold=threshold))
+    return _distinct(ranked, texts, threshold)
 
 
-def iter_distinct(
-    ranked: Iterable[tuple[str, float]], texts: Mapping[str, str], *, threshold: float = 0.9
+def _distinct(
+    ranked: Iterable[tuple[str, float]], texts: Mapping[str, str], threshold: float
 ) -> Iterator[tuple[str, float]]:
-    """``collapse_near_duplicates`` one result at a time, so a caller needing the first few compares only those.
-
-    Every result is compared with every kept one; stopping early saves most of that on a 20-candidate pool.
-    """
     kept_texts: set[str] = set()
     kept_shingles: list[frozenset[str]] = []
     for item, score in ranked:

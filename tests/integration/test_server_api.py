@@ -304,9 +304,10 @@ class SlowChatModel(BaseChatModel):
     def _stream(
         self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
     ) -> Iterator[ChatGenerationChunk]:
-        for _ in range(400):
+        # Never-repeating text: the answer chain stops a generation that loops, which would free the slot.
+        for n in range(400):
             self.tokens_streamed += 1
-            yield ChatGenerationChunk(message=AIMessageChunk(content=" 24 months [1]"))
+            yield ChatGenerationChunk(message=AIMessageChunk(content=" 24 months [1]" if n == 0 else f" {n}"))
             if self.release.wait(0.05):
                 break
 

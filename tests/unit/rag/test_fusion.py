@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from rag.fusion import collapse_near_duplicates, reciprocal_rank_fusion
+from rag.fusion import iter_distinct, reciprocal_rank_fusion
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
@@ -67,7 +69,7 @@ def test_collapse_keeps_the_best_of_each_near_duplicate_group() -> None:
         ("empty", 0.4),
         ("empty-copy", 0.3),
     ]
-    assert collapse_near_duplicates(ranked, TEXTS) == [
+    assert list(iter_distinct(ranked, TEXTS)) == [
         ("b-near", 0.9),
         ("a", 0.8),
         ("c", 0.5),
@@ -77,12 +79,20 @@ def test_collapse_keeps_the_best_of_each_near_duplicate_group() -> None:
 
 def test_collapse_threshold_and_unknown_ids() -> None:
     ranked = [("b", 1.0), ("c", 0.9), ("unknown", 0.8), ("unknown", 0.7)]
-    assert collapse_near_duplicates(ranked, TEXTS) == ranked
+    assert list(iter_distinct(ranked, TEXTS)) == ranked
     # b and c share about a third of their character 4-grams.
-    assert collapse_near_duplicates(ranked, TEXTS, threshold=0.3) == [
+    assert list(iter_distinct(ranked, TEXTS, threshold=0.3)) == [
         ("b", 1.0),
         ("unknown", 0.8),
         ("unknown", 0.7),
     ]
     with pytest.raises(ValueError, match="threshold"):
-        collapse_near_duplicates(ranked, TEXTS, threshold=0.0)
+        iter_distinct(ranked, TEXTS, threshold=0.0)
+
+
+def test_distinct_results_are_produced_lazily() -> None:
+    def ranked() -> Iterator[tuple[str, float]]:
+        yield "a", 1.0
+        raise AssertionError("read past the first result")
+
+    assert next(iter_distinct(ranked(), TEXTS)) == ("a", 1.0)
