@@ -387,7 +387,7 @@ class Ingestor:
             reason = str(e)
             logger.warning("ingest failed source=%s reason=%s", candidate.source, reason)
             if record is not None and record.chunk_ids:
-                self._retract(record, root_key)
+                self._remove(record)  # its old chunks go the way of a removed file's; the failure is recorded next
             self.manifest.fail(
                 candidate.source, root=root_key, size=candidate.size, mtime_ns=candidate.mtime_ns, sha256=sha,
                 error=reason,
@@ -474,14 +474,6 @@ class Ingestor:
         if ids:
             self.store.delete(ids)
             self.lexical.delete(ids)
-
-    def _retract(self, record: FileRecord, root_key: str) -> None:
-        """Delete a file's chunks under a pending bracket, so a crash midway is recovered next run."""
-        self.manifest.begin(
-            record.source, root=root_key, size=record.size, mtime_ns=record.mtime_ns, sha256=record.sha256,
-            pending_ids=[],
-        )
-        self._delete_ids(sorted(set(record.chunk_ids) | set(record.pending_ids)))
 
     def _remove(self, record: FileRecord) -> None:
         retired = self.manifest.retire(record.source)

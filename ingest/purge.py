@@ -67,7 +67,6 @@ class BackgroundPurge:
             with self._state:
                 if self._stopping or not self._wanted:
                     self._thread = None
-                    self._hurry.clear()
                     return
                 self._wanted = False
             while not self._stopping:

@@ -255,3 +255,18 @@ def test_rows_retired_by_a_killed_process_leave_both_indexes_on_reopen(
     assert store.hidden_count == len(gone)
     assert reopened.purge() == len(gone)
     _consistent(reopened)
+
+
+def test_indexed_file_that_turns_unreadable_leaves_the_index(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    ingestor.ingest(docs)
+    old = set(ingestor.manifest.get("beta.txt").chunk_ids)  # type: ignore[union-attr]
+    (docs / "beta.txt").write_bytes(b"\x00\x01\x02\xff" * 64)
+    report = ingestor.ingest(docs)
+    assert [f.source for f in report.failed] == ["beta.txt"]
+    assert ingestor.manifest.get("beta.txt").status == "failed"  # type: ignore[union-attr]
+    assert not old & ingestor.store.all_ids()  # type: ignore[attr-defined]
+    assert not old & ingestor.lexical.ids()
+    _consistent(ingestor)
