@@ -1,56 +1,45 @@
-"""Answer benchmark: kb's QA chain vs a langchain-ChatGLM-style baseline, same model, same questions.
+"""Answer benchmark: kb with the default model, kb with the quality model, and a seed-style baseline.
 
-Baseline (the seed project's ask.py): RecursiveCharacterTextSplitter(1000, 0) chunks, the top 4 by dense
-similarity (same E5 embedder) stuffed into a Chinese "known information" prompt with a long refusal
-clause; sources are only known when the answer is complete.
+Questions: ``tests/eval/answers.jsonl`` (zh and en, over ``zh-chatglm/`` and kb's own ``data/docs``),
+by default only its held-out half; the tuning half is what the answer stage was tuned on.
 
-kb: ``KnowledgeBase.ask_events`` with its default settings (hybrid retrieval, evidence gate, short
-trimmed passages, sources event before the first token).
+Systems (each in its own worker process, so peak RSS is its own):
 
-Both use the bundled Qwen2.5-Coder-0.5B-Instruct Q4 GGUF with the same threads, sampling and
-max_tokens, and the two systems alternate question by question so CPU contention hits both alike.
+* ``default``: ``KnowledgeBase.ask_events`` with kb's settings and the bundled 0.5B model.
+* ``quality``: the same with the bundled 1.5B model (``--llm quality``; needs the ``quality`` extra).
+* ``baseline``: the seed project's pipeline (langchain-ChatGLM style): 1,000-character chunks, top 4 by
+  dense similarity (same e5 embedder), stuffed into a Chinese "known information" prompt with a refusal
+  clause, answered by the 0.5B model; sources only known when the answer is complete.
+
+Every answer is scored the same way: all-keys / any-key hit on the question's facts, degenerate
+(``rag.grounding.degeneracy``), unsupported claims (figures in no shown passage), wrong refusals.
 
 Usage::
 
-    python bench/answer.py            # every question in bench/answer_questions.jsonl
-    python bench/answer.py --quick    # a few questions
+    python bench/answer.py                       # held-out half, all three systems
+    python bench/answer.py --split tune --systems default
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import numpy as np
-import psutil
-from langchain_core.messages import HumanMessage
-from langchain_text_splitters import RecursiveCharacterTextSplitter
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from kb.knowledge_base import Workspace  # noqa: E402
-from kb.settings import Settings  # noqa: E402
-from rag.answer import Answer, SourcesEvent, TokenEvent  # noqa: E402
-from rag.citations import is_refusal  # noqa: E402
-from rag.embeddings import E5Embeddings  # noqa: E402
-from rag.llms import ChatLlamaCpp, ensure_default_model  # noqa: E402
-
-QUESTIONS = REPO / "bench" / "answer_questions.jsonl"
-QUICK_IDS = (
-    "zh-int4-vram",
-    "zh-port",
-    "zh-ptuning-params",
-    "en-transformers",
-    "en-clear",
-    "en-unrelated-capital",
-)
+QUESTIONS = REPO / "tests" / "eval" / "answers.jsonl"
+SYSTEMS = ("default", "quality", "baseline")
 SEED_PROMPT = (
     "已知信息：\n{context}\n\n"
     "根据上述已知信息，简洁和专业地回答用户的问题。如果无法从中得到答案，请说“根据已知信息无法回答该问题”"
@@ -69,31 +58,95 @@ class Run:
     total_s: float
     prompt_tokens: int
     completion_tokens: int
-    hit: bool
+    all_keys: bool
+    any_key: bool
     refused: bool
-    sources_first: bool
+    degenerate: bool
+    unsupported: list[str]
+    mode: str
     answer: str
-    cited: list[str] = field(default_factory=list)
+
+
+def build_corpus(root: Path, zh_chatglm: Path) -> Path:
+    """The benchmark's document folder: ``zh-chatglm/`` and ``docs/`` (kb's sample corpus)."""
+    corpus = root / "corpus"
+    if not corpus.is_dir():
+        corpus.mkdir(parents=True)
+        shutil.copytree(zh_chatglm, corpus / "zh-chatglm")
+        shutil.copytree(REPO / "data" / "docs", corpus / "docs")
+    return corpus
+
+
+def load_questions(split: str) -> list[dict[str, Any]]:
+    """The question set's lines of ``split`` ("all" for every line)."""
+    lines = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [q for q in lines if split == "all" or q.get("split") == split]
+
+
+def score(system: str, question: dict[str, Any], answer: str, passages: list[str], names: list[str], **rest: Any) -> Run:
+    """Score one answer the same way whichever system wrote it."""
+    from kb.evaluation import facts_found
+    from rag.citations import is_refusal, resolve_citations
+    from rag.grounding import degeneracy, unsupported_claims
+
+    facts = question.get("answer") or question.get("keys") or []
+    found = facts_found(answer, facts)
+    text = resolve_citations(answer, len(passages))[0]
+    refused = bool(rest.pop("refused", False)) or is_refusal(text)
+    return Run(
+        system=system,
+        qid=str(question["id"]),
+        answerable=bool(question["sources"]),
+        all_keys=bool(facts) and found == len(facts),
+        any_key=found > 0,
+        refused=refused,
+        degenerate=not refused and degeneracy(text, passages, names) is not None,
+        unsupported=[] if refused else unsupported_claims(text, passages, str(question["q"])),
+        answer=answer,
+        **rest,
+    )
+
+
+def _docx_text(path: Path) -> str:
+    import docx
+
+    document = docx.Document(str(path))
+    rows = [" | ".join(cell.text for cell in row.cells) for table in document.tables for row in table.rows]
+    return "\n".join([p.text for p in document.paragraphs] + rows)
 
 
 class SeedBaseline:
     """The seed's pipeline: 1000-character chunks, top-4 dense, one stuffed Chinese prompt."""
 
-    def __init__(self, corpus: Path, embeddings: E5Embeddings) -> None:
+    def __init__(self, corpus: Path, cache: Path) -> None:
+        import numpy as np
+        from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+        from rag.embeddings import E5Embeddings
+
         splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=0)
         self.chunks: list[tuple[str, str]] = []
         for path in sorted(p for p in corpus.rglob("*") if p.is_file()):
-            text = path.read_text(encoding="utf-8", errors="replace")
+            text = _docx_text(path) if path.suffix == ".docx" else path.read_text(encoding="utf-8", errors="replace")
             self.chunks.extend((path.name, chunk) for chunk in splitter.split_text(text))
-        self.embeddings = embeddings
-        self.vectors = np.array(embeddings.embed_documents([c for _, c in self.chunks]), dtype=np.float32)
+        self.embeddings = E5Embeddings()
+        digest = hashlib.sha256("\0".join(c for _, c in self.chunks).encode()).hexdigest()[:16]
+        cached = cache / f"baseline-{digest}.npy"
+        if cached.is_file():
+            self.vectors = np.load(cached)
+        else:
+            self.vectors = np.array(self.embeddings.embed_documents([c for _, c in self.chunks]), dtype=np.float32)
+            np.save(cached, self.vectors)
 
-    def run(self, llm: ChatLlamaCpp, question: dict[str, object]) -> Run:
+    def run(self, llm: Any, question: dict[str, Any]) -> Run:
+        import numpy as np
+        from langchain_core.messages import HumanMessage
+
         started = time.perf_counter()
-        query = np.array(self.embeddings.embed_query(str(question["question"])), dtype=np.float32)
-        top = np.argsort(-(self.vectors @ query))[:4]
-        context = "\n".join(self.chunks[i][1] for i in top)
-        prompt = SEED_PROMPT.format(context=context, question=question["question"])
+        query = np.array(self.embeddings.embed_query(str(question["q"])), dtype=np.float32)
+        top = list(np.argsort(-(self.vectors @ query))[:4])
+        passages = [self.chunks[i][1] for i in top]
+        prompt = SEED_PROMPT.format(context="\n".join(passages), question=question["q"])
         pieces: list[str] = []
         ttft = 0.0
         usage = {"input_tokens": 0, "output_tokens": 0}
@@ -105,169 +158,149 @@ class SeedBaseline:
                 ttft = ttft or time.perf_counter() - started
                 pieces.append(chunk.text)
         total = time.perf_counter() - started
-        answer = "".join(pieces).strip()
-        return Run(
-            system="baseline",
-            qid=str(question["id"]),
-            answerable=bool(question["answerable"]),
+        return score(
+            "baseline",
+            question,
+            "".join(pieces).strip(),
+            passages,
+            [self.chunks[i][0] for i in top],
             ttft_s=ttft or total,
             total_s=total,
             prompt_tokens=usage["input_tokens"],
             completion_tokens=usage["output_tokens"],
-            hit=_hit(answer, question),
-            refused=is_refusal(answer),
-            sources_first=False,
-            answer=answer,
-            cited=[self.chunks[i][0] for i in top],
+            mode="generated",
         )
 
 
-def _hit(answer: str, question: dict[str, object]) -> bool:
-    keywords = question["keywords"]
-    assert isinstance(keywords, list)
-    return any(str(k).lower() in answer.lower() for k in keywords)
+def run_kb(system: str, kb: Any, question: dict[str, Any]) -> Run:
+    from rag.answer import Answer
 
-
-def run_kb(workspace: Workspace, question: dict[str, object]) -> Run:
-    kb = workspace.open("bench")
-    started = time.perf_counter()
-    ttft = 0.0
-    sources_first = False
-    answer: Answer | None = None
-    for event in kb.ask_events(str(question["question"])):
-        if isinstance(event, SourcesEvent):
-            sources_first = ttft == 0.0
-        elif isinstance(event, TokenEvent):
-            ttft = ttft or time.perf_counter() - started
-        else:
+    answer = None
+    for event in kb.ask_events(str(question["q"])):
+        if isinstance(event, Answer):
             answer = event
     assert answer is not None
-    return Run(
-        system="kb",
-        qid=str(question["id"]),
-        answerable=bool(question["answerable"]),
-        ttft_s=answer.timings.get("first_token_s", ttft),
+    return score(
+        system,
+        question,
+        answer.answer,
+        [s.text for s in answer.sources],
+        [s.source for s in answer.sources],
+        refused=answer.refused,
+        ttft_s=answer.timings.get("first_token_s", answer.timings["total_s"]),
         total_s=answer.timings["total_s"],
         prompt_tokens=answer.usage["prompt_tokens"],
         completion_tokens=answer.usage["completion_tokens"],
-        hit=_hit(answer.answer, question),
-        refused=answer.refused,
-        sources_first=sources_first,
-        answer=answer.answer,
-        cited=[s.source for s in answer.sources if s.cited],
+        mode=answer.mode,
     )
 
 
+def worker(args: argparse.Namespace) -> None:
+    """Answer every question with one system; write the runs and peak RSS as JSON."""
+    from kb.knowledge_base import Workspace
+    from kb.settings import Settings
+
+    questions = load_questions(args.split)
+    settings = Settings(home=args.home)
+    settings.llm.max_tokens = args.max_tokens
+    settings.llm.temperature = 0.0
+    settings.llm.threads = args.threads
+    settings.llm.spec = "quality" if args.worker == "quality" else "default"
+    workspace = Workspace.from_settings(settings)
+    kb = workspace.open("bench")
+    baseline = SeedBaseline(build_corpus(args.home, args.corpus), args.home) if args.worker == "baseline" else None
+    kb.search("warm up", k=1)
+    runs: list[Run] = []
+    for question in questions:
+        run = baseline.run(workspace.chat_model(), question) if baseline else run_kb(args.worker, kb, question)
+        runs.append(run)
+        print(
+            f"{run.system:8} {run.qid:26} ttft={run.ttft_s:5.1f}s total={run.total_s:5.1f}s "
+            f"all={run.all_keys!s:5} refused={run.refused!s:5} {run.mode:10} {run.answer[:60]!r}",
+            flush=True,
+        )
+    workspace.close()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    args.out.write_text(json.dumps({"runs": [asdict(r) for r in runs], "peak_rss_mib": peak}, ensure_ascii=False))
+
+
 def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def summarize(runs: list[Run], system: str) -> dict[str, float]:
-    mine = [r for r in runs if r.system == system]
-    answerable = [r for r in mine if r.answerable]
-    unanswerable = [r for r in mine if not r.answerable]
-    generated = [r for r in mine if r.completion_tokens]
-    llm_runs = [r for r in mine if r.prompt_tokens]
+def summarize(runs: list[Run], peak_rss_mib: float) -> dict[str, Any]:
+    """The side-by-side metrics of one system."""
+    answerable = [r for r in runs if r.answerable]
+    unanswerable = [r for r in runs if not r.answerable]
+    given = [r for r in runs if not r.refused]
+    generated = [r for r in runs if r.completion_tokens]
     return {
-        "questions": len(mine),
-        "ttft_p50_s": statistics.median(r.ttft_s for r in mine),
-        "ttft_p95_s": _pct([r.ttft_s for r in mine], 0.95),
-        "ttft_p50_llm_s": statistics.median(r.ttft_s for r in llm_runs) if llm_runs else float("nan"),
-        "total_p50_s": statistics.median(r.total_s for r in mine),
-        "total_p95_s": _pct([r.total_s for r in mine], 0.95),
-        "prompt_tokens_mean": statistics.mean(r.prompt_tokens for r in llm_runs) if llm_runs else 0.0,
-        "tokens_per_s": (
-            sum(r.completion_tokens for r in generated)
-            / max(1e-9, sum(r.total_s - r.ttft_s for r in generated))
-        ),
-        "keyword_hit_rate": sum(r.hit for r in answerable) / max(1, len(answerable)),
-        "wrong_refusals": sum(r.refused for r in answerable),
-        "correct_refusals": f"{sum(r.refused for r in unanswerable)}/{len(unanswerable)}",  # type: ignore[dict-item]
-        "sources_before_first_token": all(r.sources_first for r in mine),
+        "questions": len(runs),
+        "all_keys_hit": sum(r.all_keys for r in answerable) / max(1, len(answerable)),
+        "any_key_hit": sum(r.any_key for r in answerable) / max(1, len(answerable)),
+        "degenerate_answers": sum(r.degenerate for r in runs),
+        "unsupported_share": sum(bool(r.unsupported) for r in given) / max(1, len(given)),
+        "wrong_refusals": sum(r.refused for r in answerable) / max(1, len(answerable)),
+        "correct_refusals": f"{sum(r.refused for r in unanswerable)}/{len(unanswerable)}",
+        "extractive": sum(r.mode == "extractive" for r in runs),
+        "retried": sum(r.mode == "retried" for r in runs),
+        "ttft_p50_s": statistics.median(r.ttft_s for r in runs),
+        "ttft_p95_s": _pct([r.ttft_s for r in runs], 0.95),
+        "prompt_tokens_mean": statistics.mean(r.prompt_tokens for r in runs),
+        "tokens_per_s": sum(r.completion_tokens for r in generated)
+        / max(1e-9, sum(r.total_s - r.ttft_s for r in generated)),
+        "peak_rss_mib": peak_rss_mib,
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true", help=f"only {len(QUICK_IDS)} questions")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", default="heldout", choices=("heldout", "tune", "all"))
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated: default,quality,baseline")
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpora" / "zh-chatglm")
-    parser.add_argument(
-        "--home", type=Path, default=Path("/tmp/kb-bench-answer"), help="KB home (ingest is reused)"
-    )
+    parser.add_argument("--home", type=Path, default=Path("/tmp/kb-bench-answer"), help="KB home (reused)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--json", type=Path, help="also write every run here")
+    parser.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args)
+        return
     if not args.corpus.is_dir():
         sys.exit(f"corpus not found: {args.corpus}")
+    from kb.knowledge_base import Workspace
+    from kb.settings import Settings
 
-    questions = [
-        json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
-    if args.quick:
-        questions = [q for q in questions if q["id"] in QUICK_IDS]
-    model = ensure_default_model(args.home / "models")
-    llm = ChatLlamaCpp(
-        model_path=model,
-        n_ctx=4096,
-        n_threads=args.threads,
-        max_tokens=args.max_tokens,
-        temperature=0.1,
-        seed=0,
-    )
-    embeddings = E5Embeddings()
-    settings = Settings(home=args.home)
-    settings.llm.max_tokens = args.max_tokens
-    workspace = Workspace(settings=settings, embeddings=embeddings, chat_model=lambda: llm)
-    started = time.perf_counter()
-    workspace.open("bench", create=True).ingest(args.corpus)
-    baseline = SeedBaseline(args.corpus, embeddings)
-    print(
-        f"setup {time.perf_counter() - started:.0f}s, {len(questions)} questions, threads={args.threads}, "
-        f"max_tokens={args.max_tokens}",
-        flush=True,
-    )
-
-    runs: list[Run] = []
-    for question in questions:
-        for run in (run_kb(workspace, question), baseline.run(llm, question)):
-            runs.append(run)
-            print(
-                f"{run.system:8} {run.qid:22} ttft={run.ttft_s:6.1f}s total={run.total_s:6.1f}s "
-                f"prompt={run.prompt_tokens:5d} hit={run.hit!s:5} refused={run.refused!s:5} "
-                f"{run.answer[:70]!r}",
-                flush=True,
-            )
-
-    print()
-    summaries = {system: summarize(runs, system) for system in ("kb", "baseline")}
-    keys = list(summaries["kb"])
-    print(f"{'metric':28} {'kb':>12} {'baseline':>12}")
-    for key in keys:
-        cells = [summaries[s][key] for s in ("kb", "baseline")]
-        print(f"{key:28} " + " ".join(f"{c:12.2f}" if isinstance(c, float) else f"{c!s:>12}" for c in cells))
-    rss_mib = psutil.Process().memory_info().rss / 2**20
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{'rss_mib (process, both)':28} {rss_mib:12.0f}   peak {peak_mib:.0f}")
-    kb_s, base = summaries["kb"], summaries["baseline"]
-    print(
-        "goals: ttft <= 0.5x baseline:",
-        kb_s["ttft_p50_s"] <= 0.5 * base["ttft_p50_s"],
-        "| hit rate >= baseline + 0.25:",
-        kb_s["keyword_hit_rate"] >= base["keyword_hit_rate"] + 0.25,
-        "| wrong refusals <= half:",
-        kb_s["wrong_refusals"] <= base["wrong_refusals"] / 2,
-    )
-    if args.json:
-        args.json.write_text(
-            json.dumps([asdict(r) for r in runs], ensure_ascii=False, indent=1), encoding="utf-8"
-        )
+    args.home.mkdir(parents=True, exist_ok=True)
+    corpus = build_corpus(args.home, args.corpus)
+    workspace = Workspace.from_settings(Settings(home=args.home), load_chat_model=False)
+    workspace.open("bench", create=True).ingest(corpus)
     workspace.close()
+    systems = [s for s in args.systems.split(",") if s]
+    print(f"{len(load_questions(args.split))} {args.split} questions, systems={systems}, threads={args.threads}")
+    results: dict[str, dict[str, Any]] = {}
+    all_runs: list[dict[str, Any]] = []
+    for system in systems:
+        out = args.home / f"runs-{system}.json"
+        command = [sys.executable, __file__, "--worker", system, "--out", str(out), "--split", args.split]
+        command += ["--home", str(args.home), "--corpus", str(args.corpus), "--threads", str(args.threads)]
+        command += ["--max-tokens", str(args.max_tokens)]
+        if subprocess.run(command, check=False).returncode != 0:
+            print(f"{system}: worker failed, left out")
+            continue
+        data = json.loads(out.read_text(encoding="utf-8"))
+        all_runs += data["runs"]
+        results[system] = summarize([Run(**r) for r in data["runs"]], data["peak_rss_mib"])
+    print()
+    print(f"{'metric':22}" + "".join(f"{s:>14}" for s in results))
+    for key in next(iter(results.values()), {}):
+        cells = [results[s][key] for s in results]
+        print(f"{key:22}" + "".join(f"{c:14.3f}" if isinstance(c, float) else f"{c!s:>14}" for c in cells))
+    if args.json:
+        args.json.write_text(json.dumps(all_runs, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ LlmOption = Annotated[
     str | None,
     typer.Option(
         "--llm",
-        help="Chat model: default | gguf:PATH | chatglm:PATH | openai:URL#MODEL (overrides settings).",
+        help="Chat model: default (0.5B, fast) | quality (1.5B, needs the quality extra) | gguf:PATH | chatglm:PATH | openai:URL#MODEL (overrides settings).",
     ),
 ]
 _EXIT_WORDS = frozenset({"stop", "exit", "quit"})
@@ -46,28 +46,50 @@ def _sources_table(sources: list[Source]) -> Table:
 
 
 def _render(events: Generator[AnswerEvent, None, None]) -> Answer:
-    """Print the sources table, then tokens as they come, then which sources were cited."""
+    """Print the sources table, then tokens as they come, then the quotes and any warning about the answer."""
     answer: Answer | None = None
+    streamed: list[str] = []
     try:
         for event in events:
             if isinstance(event, SourcesEvent):
                 if event.sources:
                     console.print(_sources_table(event.sources))
             elif isinstance(event, TokenEvent):
+                streamed.append(event.text)
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
             else:
                 answer = event
     finally:
         events.close()
-    sys.stdout.write("\n")
     assert answer is not None  # events always end with the Answer
-    cited = [
-        f"[{s.n}] {s.source}" + ("" if s.page is None else f" p.{s.page}") for s in answer.sources if s.cited
-    ]
-    if cited:
-        console.print("cited: " + ", ".join(cited), style="dim", highlight=False)
+    if streamed:
+        sys.stdout.write("\n")
+    if "".join(streamed).strip() != answer.answer:
+        if answer.mode == "extractive":
+            console.print(
+                "the model's reply failed the checks; quoting the best-matching source instead:",
+                style="yellow",
+                highlight=False,
+            )
+        console.print(answer.answer, highlight=False, markup=False)
+    _print_quotes(answer)
+    if not answer.grounded:
+        console.print(
+            "warning: not found in any source: " + ", ".join(answer.unsupported), style="bold yellow", highlight=False
+        )
     return answer
+
+
+def _print_quotes(answer: Answer) -> None:
+    for source in answer.sources:
+        if not source.cited:
+            continue
+        where = source.source + ("" if source.page is None else f" p.{source.page}")
+        console.print(f"[{source.n}] {where}", style="dim", highlight=False, markup=False)
+        if source.quote:
+            quote = " ".join(source.quote.split())
+            console.print(f"    “{quote}”", style="dim", highlight=False, markup=False)
 
 
 def _open(kb: str) -> KnowledgeBase:

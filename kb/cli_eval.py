@@ -46,6 +46,10 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} ms"
 
 
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def render_reports(console: Console, reports: Sequence[EvalReport], *, title: str = "retrieval") -> None:
     """Print one metrics table with a column per report, then each report's failed cases.
 
@@ -73,8 +77,16 @@ def render_reports(console: Console, reports: Sequence[EvalReport], *, title: st
     ]
     if any(r.refusal_accuracy is not None for r in reports):
         rows += [
+            ("all-keys hit", [_pct(r.all_keys_hit) for r in reports]),
+            ("any-key hit", [_pct(r.any_key_hit) for r in reports]),
             ("answer key rate", [_pct(r.answer_key_rate) for r in reports]),
+            ("grounded rate", [_pct(r.grounded_rate) for r in reports]),
+            ("degenerate replies", [_count(r.degenerate) for r in reports]),
+            ("extractive answers", [_count(r.extractive) for r in reports]),
+            ("wrong refusals", [_count(r.wrong_refusals) for r in reports]),
             ("refusal accuracy", [_pct(r.refusal_accuracy) for r in reports]),
+            ("TTFT p50", [_ms(r.ttft_p50_ms) for r in reports]),
+            ("TTFT p95", [_ms(r.ttft_p95_ms) for r in reports]),
             ("answer p50", [_ms(r.answer_p50_ms) for r in reports]),
             ("answer p95", [_ms(r.answer_p95_ms) for r in reports]),
         ]
@@ -111,6 +123,9 @@ def eval_command(
         bool, typer.Option("--answers", help="Also generate answers: keyword hits and refusals (slow).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Only the cases of this split (tune or heldout).")
+    ] = None,
 ) -> None:
     """Measure hit@k, MRR and latency of a knowledge base on a question file, one column per mode."""
     # kb.cli registers this command, so its shared state is imported here rather than at module level.
@@ -121,6 +136,10 @@ def eval_command(
     try:
         modes = _modes(mode)
         cases: list[EvalCase] = load_cases(qa_file)
+        if split:
+            cases = [case for case in cases if case.split == split]
+            if not cases:
+                raise ConfigError(f"{qa_file} has no cases with split {split!r}")
         workspace = Workspace.from_settings(state.settings, load_chat_model=answers)
         try:
             knowledge_base: KnowledgeBase = workspace.open(kb)

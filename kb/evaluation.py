@@ -13,9 +13,14 @@ Metrics, all over the answerable cases unless said otherwise:
 * source rank: 1-based rank of the first retrieved chunk whose source is one of the expected ones;
   hit@1/3/5 and MRR are computed from it (a miss contributes 0 to MRR).
 * passage rank: rank of the first retrieved chunk from an expected source that contains every key.
-* answer key rate (``answers=True``): mean share of a case's keys found in the generated answer.
-* refusal accuracy (``answers=True``, every case): answerable questions answered, unanswerable refused.
+* answer metrics (``answers=True``), over a case's ``answer`` facts (its ``keys`` when it has none; a fact
+  may list alternatives as ``"6 GB|6G"``, compared after NFKC, lowercasing and removing whitespace):
+  all-keys hit (every fact in the answer), any-key hit, key rate (mean share), grounded rate, degenerate
+  first replies, extractive fallbacks, wrong refusals, refusal accuracy (every case: answerable questions
+  answered, unanswerable refused) and time to first token.
 * latency: wall time of each search call (and of each ``ask`` call), p50 and p95.
+
+Cases may carry ``split`` ("tune" or "heldout"): tune the answer stage on one half, report on the other.
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,7 +44,7 @@ if TYPE_CHECKING:
     from kb.results import SearchHit
     from rag.retrievers import RetrievalMode
 
-__all__ = ["CaseResult", "EvalCase", "EvalReport", "evaluate", "load_cases", "percentile"]
+__all__ = ["CaseResult", "EvalCase", "EvalReport", "evaluate", "facts_found", "load_cases", "percentile"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +62,16 @@ class EvalCase(BaseModel):
     keys: list[str] = Field(
         default_factory=list, description="Strings that literally appear in the answering passage."
     )
+    answer: list[str] = Field(
+        default_factory=list,
+        description='Facts a correct answer states; alternatives of one fact separated by "|". Empty = use keys.',
+    )
+    id: str = Field(default="", description="Stable name of the case.")
+    group: str = Field(default="", description="Cases asking the same fact in other words share a group.")
+    split: Literal["", "tune", "heldout"] = Field(default="", description="Tuning or held-out half.")
+    lang: str = Field(default="", description="Language of the question (zh, en).")
+    kind: str = Field(default="", description="Where the answer sits: table, number, list, command, prose.")
+    cross: bool = Field(default=False, description="The question's language differs from the answering text's.")
     line: int = Field(
         default=0, ge=0, description="Line of the question file the case came from (0 = built in code)."
     )
@@ -83,6 +100,10 @@ class CaseResult(BaseModel):
     )
     answer_key_rate: float | None = Field(default=None, description="Share of keys found in the answer.")
     answer_ms: float | None = Field(default=None, description="Wall time of the ask call.")
+    ttft_ms: float | None = Field(default=None, description="Time to the first answer token.")
+    mode: str | None = Field(default=None, description="How the answer came about (generated, extractive, ...).")
+    grounded: bool | None = Field(default=None, description="Whether every figure of the answer is in a source.")
+    degenerate: str | None = Field(default=None, description="Why the model's first reply was rejected, if it was.")
     failures: list[str] = Field(
         default_factory=list, description="Why this case counts as failed; empty = passed."
     )
@@ -103,7 +124,15 @@ class EvalReport(BaseModel):
     passage_hit: float = Field(description="Share of answerable cases with an all-keys passage in the top k.")
     passage_mrr: float
     answer_key_rate: float | None = None
+    all_keys_hit: float | None = Field(default=None, description="Share of answerable cases with every fact.")
+    any_key_hit: float | None = Field(default=None, description="Share of answerable cases with at least one fact.")
+    grounded_rate: float | None = Field(default=None, description="Share of given answers with no unsupported claim.")
+    degenerate: int | None = Field(default=None, description="Answers whose first reply was degenerate.")
+    extractive: int | None = Field(default=None, description="Answers quoted from a source instead of generated.")
+    wrong_refusals: int | None = Field(default=None, description="Answerable cases that were refused.")
     refusal_accuracy: float | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p95_ms: float | None = None
     search_p50_ms: float
     search_p95_ms: float
     answer_p50_ms: float | None = None
@@ -172,6 +201,19 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[min(index, len(ordered) - 1)]
 
 
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text).casefold())
+
+
+def facts_found(answer: str, facts: Sequence[str]) -> int:
+    """How many of ``facts`` the answer states; a fact is found when one of its ``|`` alternatives is.
+
+    Both sides are NFKC-normalised, lowercased and stripped of whitespace, so "6 GB" matches "6GB".
+    """
+    text = _squash(answer)
+    return sum(1 for fact in facts if any(_squash(alt) and _squash(alt) in text for alt in fact.split("|")))
+
+
 def _contains_all(text: str, keys: Sequence[str]) -> bool:
     folded = text.casefold()
     return all(key.casefold() in folded for key in keys)
@@ -224,15 +266,20 @@ def _answer_case(kb: KnowledgeBase, result: CaseResult, *, mode: RetrievalMode, 
     result.answer_ms = (time.perf_counter() - started) * 1000.0
     result.answer = reply.answer
     result.refused = bool(reply.refused)
+    result.mode = reply.mode
+    result.grounded = reply.grounded
+    result.degenerate = reply.degenerate
+    if "first_token_s" in reply.timings:
+        result.ttft_ms = reply.timings["first_token_s"] * 1000.0
     if case.answerable:
         if result.refused:
             result.failures.append("answerable question was refused")
-        if case.keys:
-            folded = reply.answer.casefold()
-            found = sum(1 for key in case.keys if key.casefold() in folded)
-            result.answer_key_rate = found / len(case.keys)
-            if found < len(case.keys):
-                result.failures.append(f"answer holds {found}/{len(case.keys)} keys")
+        facts = case.answer or case.keys
+        if facts:
+            found = facts_found(reply.answer, facts)
+            result.answer_key_rate = found / len(facts)
+            if found < len(facts):
+                result.failures.append(f"answer holds {found}/{len(facts)} facts")
     elif not result.refused:
         result.failures.append("unanswerable question was answered")
 
@@ -289,6 +336,8 @@ def evaluate(
     answer_ms = [r.answer_ms for r in results if r.answer_ms is not None]
     key_rates = [r.answer_key_rate for r in scored if r.answer_key_rate is not None]
     refusals = [r for r in results if r.refused is not None]
+    given = [r for r in results if r.refused is False]
+    ttfts = [r.ttft_ms for r in results if r.ttft_ms is not None]
     report = EvalReport(
         mode=mode,
         k=k,
@@ -302,6 +351,14 @@ def evaluate(
         passage_hit=_mean([1.0 if rank is not None else 0.0 for rank in passage_ranks]),
         passage_mrr=reciprocal(passage_ranks),
         answer_key_rate=_mean(key_rates) if answers and key_rates else None,
+        all_keys_hit=_mean([1.0 if rate == 1.0 else 0.0 for rate in key_rates]) if answers and key_rates else None,
+        any_key_hit=_mean([1.0 if rate > 0.0 else 0.0 for rate in key_rates]) if answers and key_rates else None,
+        grounded_rate=_mean([1.0 if r.grounded else 0.0 for r in given]) if answers and given else None,
+        degenerate=sum(1 for r in results if r.degenerate) if answers else None,
+        extractive=sum(1 for r in results if r.mode == "extractive") if answers else None,
+        wrong_refusals=sum(1 for r in scored if r.refused) if answers else None,
+        ttft_p50_ms=percentile(ttfts, 50) if answers and ttfts else None,
+        ttft_p95_ms=percentile(ttfts, 95) if answers and ttfts else None,
         refusal_accuracy=(
             _mean([1.0 if r.refused == (not r.case.answerable) else 0.0 for r in refusals])
             if answers

@@ -51,7 +51,7 @@ def build_embeddings(settings: EmbeddingsSettings) -> IdentifiedEmbeddings:
 
 
 def build_chat_model(settings: LLMSettings, *, models_dir: Path) -> BaseChatModel:
-    """Create the chat model named by ``settings.spec`` (default | gguf:PATH | chatglm:PATH | openai:URL#MODEL).
+    """Create the chat model named by ``settings.spec`` (default | quality | gguf:PATH | chatglm:PATH | openai:URL#MODEL).
 
     Raises:
         ConfigError: the spec is malformed or names a missing file.
@@ -61,11 +61,13 @@ def build_chat_model(settings: LLMSettings, *, models_dir: Path) -> BaseChatMode
 
     spec = parse_llm_spec(settings.spec)
     threads = settings.threads or None
-    if spec.kind in ("default", "gguf"):
-        from rag.llms import ChatLlamaCpp, ensure_default_model
+    if spec.kind in ("default", "quality", "gguf"):
+        from rag.llms import ChatLlamaCpp, ensure_default_model, ensure_quality_model
 
         if spec.kind == "default":
             path = ensure_default_model(models_dir)
+        elif spec.kind == "quality":
+            path = ensure_quality_model(models_dir)
         else:
             assert spec.path is not None  # parse_llm_spec guarantees a path for gguf:
             path = spec.path

@@ -102,7 +102,7 @@ class LLMSettings(BaseModel):
 
     spec: str = Field(
         "default",
-        description="default | gguf:PATH | chatglm:PATH | openai:BASE_URL#MODEL",
+        description="default (bundled 0.5B) | quality (bundled 1.5B, the quality extra) | gguf:PATH | chatglm:PATH | openai:BASE_URL#MODEL",
     )
     api_key: SecretStr = Field(SecretStr(""), description="API key for an OpenAI-compatible endpoint.")
     max_tokens: int = Field(384, gt=0, description="Most tokens an answer may have.")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Answer", "AnswerEvent", "Source", "SourcesEvent", "TokenEvent"]
+__all__ = ["Answer", "AnswerEvent", "AnswerMode", "Source", "SourcesEvent", "TokenEvent"]
+
+AnswerMode = Literal["generated", "retried", "extractive", "refused"]
+"""How the answer text came about: the model's first reply, its stricter second try, a sentence quoted
+from a source because neither reply passed the checks, or a refusal."""
 
 
 class Source(BaseModel):
@@ -24,6 +30,20 @@ class Source(BaseModel):
     score: float = Field(description="Cosine similarity between the query and the passage (0..1).")
     text: str = Field(description="The full chunk text.")
     cited: bool = Field(default=False, description="Whether the answer cites or draws on this passage.")
+    chunk_start: int | None = Field(
+        default=None, description="Offset of the chunk in the document text kb extracted (None if unknown)."
+    )
+    quote: str | None = Field(
+        default=None, description="The sentence(s) of ``text`` that support the answer (cited sources only)."
+    )
+    quote_start: int | None = Field(default=None, description="Offset of ``quote`` in ``text``.")
+    quote_end: int | None = Field(default=None, description="Offset just past ``quote`` in ``text``.")
+    document_quote_start: int | None = Field(
+        default=None, description="Offset of ``quote`` in the document text (``chunk_start + quote_start``)."
+    )
+    document_quote_end: int | None = Field(
+        default=None, description="Offset just past ``quote`` in the document text."
+    )
 
 
 class Answer(BaseModel):
@@ -48,6 +68,24 @@ class Answer(BaseModel):
         description="Seconds: rewrite_s, retrieve_s, first_token_s (since the request began) and total_s.",
     )
     query: str = Field(default="", description="The standalone query used for retrieval.")
+    mode: AnswerMode = Field(
+        default="generated",
+        description=(
+            "generated: the model's reply; retried: its second, stricter try; extractive: a quoted source "
+            "sentence, because the model's replies failed the checks; refused: no answer given."
+        ),
+    )
+    grounded: bool = Field(
+        default=True,
+        description="False when the answer states numbers, versions or quoted names that no shown source holds.",
+    )
+    unsupported: list[str] = Field(
+        default_factory=list, description="Claims (numbers, versions, quoted names) found in no shown source."
+    )
+    degenerate: str | None = Field(
+        default=None,
+        description="Why the model's first reply was rejected (empty, labels, repetition, echo, no_overlap), if it was.",
+    )
 
 
 class SourcesEvent(BaseModel):

@@ -24,14 +24,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_config_list
 
 from kb.errors import ConfigError
-from rag.answer import Answer, AnswerEvent, Source, SourcesEvent, TokenEvent
+from rag.answer import Answer, AnswerEvent, AnswerMode, Source, SourcesEvent, TokenEvent
 from rag.citations import (
     MarkerFilter,
     drop_loop,
@@ -41,7 +42,17 @@ from rag.citations import (
     resolve_citations,
 )
 from rag.followup import QAInput, is_follow_up, parse_input, standalone_query
-from rag.prompt import TokenCounter, build_prompt, detect_language, query_coverage, refusal_text
+from rag.grounding import content_left, degeneracy, unsupported_claims
+from rag.prompt import (
+    Language,
+    PromptPlan,
+    TokenCounter,
+    build_prompt,
+    detect_language,
+    query_coverage,
+    refusal_text,
+)
+from rag.quotes import best_quote, extractive_answer
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import CallbackManagerForChainRun
@@ -91,6 +102,8 @@ class QAChain(Runnable[QAInput, Answer]):
         lexical_margin: float,
         min_query_coverage: float,
         relative_margin: float,
+        cross_language_margin: float,
+        min_quote_coverage: float,
         context_window: int,
         max_answer_tokens: int,
         history_turns: int,
@@ -107,6 +120,8 @@ class QAChain(Runnable[QAInput, Answer]):
         self.lexical_margin = lexical_margin
         self.min_query_coverage = min_query_coverage
         self.relative_margin = relative_margin
+        self.cross_language_margin = cross_language_margin
+        self.min_quote_coverage = min_quote_coverage
         self.context_window = context_window
         self.max_answer_tokens = max_answer_tokens
         self.history_turns = history_turns
@@ -223,7 +238,85 @@ class QAChain(Runnable[QAInput, Answer]):
             )
             return
 
-        plan = build_prompt(
+        plan = self._plan(question, documents, query, history, language)
+        sources = [_source(n, doc) for n, doc in enumerate(plan.documents, start=1)]
+        yield SourcesEvent(sources=sources)
+
+        usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        names = [source.source for source in sources]
+        first = yield from self._reply(plan.messages, names, plan.passages, usage, timings, started, config)
+        answer, cited = resolve_citations(first.text, len(sources))
+        answer = answer.strip()
+        degenerate = None if is_refusal(answer) else degeneracy(answer, plan.passages, names)
+        mode: AnswerMode = "generated"
+        if degenerate:
+            logger.info("retrying reason=%s", degenerate)
+            strict = self._plan(question, documents, query, history, language, strict=True)
+            retry = yield from self._reply(
+                strict.messages, names, plan.passages, usage, timings, started, config, emit=not first.shown
+            )
+            answer, cited = resolve_citations(retry.text, len(sources))
+            answer = answer.strip()
+            failed = not is_refusal(answer) and degeneracy(answer, plan.passages, names)
+            mode = "extractive" if failed else "retried"
+        if not usage["prompt_tokens"]:
+            usage["prompt_tokens"] = plan.prompt_tokens
+
+        chunks = [doc.page_content for doc in plan.documents]
+        refused = mode != "extractive" and is_refusal(answer)
+        unsupported = [] if refused or mode == "extractive" else unsupported_claims(answer, chunks, question)
+        extract = extractive_answer(question, chunks) if mode == "extractive" or refused or unsupported else None
+        if (refused or unsupported) and extract is not None and extract.quote.coverage >= self.min_quote_coverage:
+            logger.info("extractive answer reason=%s", "refusal" if refused else "unsupported")
+            mode, refused, unsupported = "extractive", False, []
+        if mode == "extractive":
+            if extract is None:
+                answer, cited, refused, mode = refusal_text(language), [], True, "refused"
+            else:
+                answer, cited, refused = extract.text, [extract.n], False
+        elif refused:
+            cited, mode = [], "refused"
+        elif not cited:
+            cited = overlap_citations(answer, plan.passages)
+        sources = [_quoted(source, question, answer if source.n in cited else None) for source in sources]
+        timings.setdefault("first_token_s", time.perf_counter() - started)
+        timings["total_s"] = time.perf_counter() - started
+        logger.info(
+            "answered sources=%d cited=%s mode=%s degenerate=%s unsupported=%d prompt_tokens=%d "
+            "completion_tokens=%d total_s=%.2f",
+            len(sources),
+            cited,
+            mode,
+            degenerate,
+            len(unsupported),
+            usage["prompt_tokens"],
+            usage["completion_tokens"],
+            timings["total_s"],
+        )
+        yield Answer(
+            answer=answer,
+            sources=sources,
+            refused=refused,
+            usage=usage,
+            timings=timings,
+            query=query,
+            mode=mode,
+            grounded=not unsupported,
+            unsupported=unsupported,
+            degenerate=degenerate,
+        )
+
+    def _plan(
+        self,
+        question: str,
+        documents: Sequence[Document],
+        query: str,
+        history: Sequence[tuple[str, str]],
+        language: Language,
+        *,
+        strict: bool = False,
+    ) -> PromptPlan:
+        return build_prompt(
             question,
             documents,
             count_tokens=self.count_tokens,
@@ -234,14 +327,31 @@ class QAChain(Runnable[QAInput, Answer]):
             passage_tokens=self.passage_tokens,
             context_window=self.context_window,
             reserve_tokens=self.max_answer_tokens,
+            strict=strict,
         )
-        sources = [_source(n, doc) for n, doc in enumerate(plan.documents, start=1)]
-        yield SourcesEvent(sources=sources)
 
+    def _reply(
+        self,
+        messages: list[BaseMessage],
+        names: Sequence[str],
+        passages: Sequence[str],
+        usage: dict[str, int],
+        timings: dict[str, float],
+        started: float,
+        config: RunnableConfig | None,
+        *,
+        emit: bool = True,
+    ) -> Generator[TokenEvent, None, _Reply]:
+        """Stream one model reply as ``TokenEvent``s; the opening is held back until it is clearly no label list.
+
+        A reply that is degenerate from its first words (source labels, file names, markers) is thus never
+        shown, and the stricter retry can stream in its place.
+        """
         pieces: list[str] = []
-        usage = {"prompt_tokens": 0, "completion_tokens": 0}
-        markers = MarkerFilter(len(sources))
-        stream = self.llm.stream(plan.messages, config=config)
+        markers = MarkerFilter(len(names))
+        held: list[str] = []
+        shown = False
+        stream = self.llm.stream(messages, config=config)
         try:
             for chunk in stream:
                 if chunk.usage_metadata:
@@ -250,50 +360,37 @@ class QAChain(Runnable[QAInput, Answer]):
                 if not chunk.text:
                     continue
                 pieces.append(chunk.text)
-                if "first_token_s" not in timings:
-                    timings["first_token_s"] = time.perf_counter() - started
-                if visible := markers.feed(chunk.text):
-                    yield TokenEvent(text=visible)
                 if is_looping("".join(pieces[-_LOOP_WINDOW:])):
                     logger.info("stopped generation reason=repetition")
                     pieces = [drop_loop("".join(pieces))]
-                    markers = MarkerFilter(len(sources))
                     break
-            if tail := markers.flush():
-                yield TokenEvent(text=tail)
+                if not emit:
+                    continue
+                if visible := markers.feed(chunk.text):
+                    held.append(visible)
+                if not shown and _opening_is_content("".join(held), names):
+                    shown = True
+                if shown and held:
+                    timings.setdefault("first_token_s", time.perf_counter() - started)
+                    yield TokenEvent(text="".join(held))
+                    held = []
         finally:
             # Reached on GeneratorExit too: closing the model's stream stops its generation.
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
-
-        raw = "".join(pieces)
-        if not usage["prompt_tokens"]:
-            usage["prompt_tokens"] = plan.prompt_tokens
-        if not usage["completion_tokens"] and raw:
-            usage["completion_tokens"] = self.count_tokens(raw)
-        answer, cited = resolve_citations(raw, len(sources))
-        answer = answer.strip()
-        refused = is_refusal(answer)
-        if not refused and not cited:
-            cited = overlap_citations(answer, plan.passages)
-        if refused:
-            cited = []
-        sources = [source.model_copy(update={"cited": source.n in cited}) for source in sources]
-        timings.setdefault("first_token_s", time.perf_counter() - started)
-        timings["total_s"] = time.perf_counter() - started
-        logger.info(
-            "answered sources=%d cited=%s refused=%s prompt_tokens=%d completion_tokens=%d total_s=%.2f",
-            len(sources),
-            cited,
-            refused,
-            usage["prompt_tokens"],
-            usage["completion_tokens"],
-            timings["total_s"],
-        )
-        yield Answer(
-            answer=answer, sources=sources, refused=refused, usage=usage, timings=timings, query=query
-        )
+        text = "".join(pieces)
+        final = resolve_citations(text, len(names))[0]
+        if emit and not shown and (is_refusal(final) or not degeneracy(final, passages, names)):
+            shown = True
+        if emit and shown:
+            rest = "".join(held) + markers.flush()
+            if rest:
+                timings.setdefault("first_token_s", time.perf_counter() - started)
+                yield TokenEvent(text=rest)
+        if not usage["completion_tokens"] and text:
+            usage["completion_tokens"] = self.count_tokens(text)
+        return _Reply(text=text, shown=shown)
 
     def _standalone_query(
         self, question: str, history: Sequence[tuple[str, str]], config: RunnableConfig | None
@@ -318,11 +415,14 @@ class QAChain(Runnable[QAInput, Answer]):
         Documents without a ``score`` in their metadata (retrievers other than ``KbRetriever``) pass.
         """
         kept: list[tuple[Document, float | None]] = []
+        language = detect_language(query)
         for doc in documents:
             score = _score(doc)
+            crosses = detect_language(doc.page_content) != language
             if (
                 score is None
                 or score >= self.score_threshold
+                or (crosses and score >= self.score_threshold - self.cross_language_margin)
                 or (
                     score >= self.score_threshold - self.lexical_margin
                     and query_coverage(query, doc.page_content) >= self.min_query_coverage
@@ -335,6 +435,40 @@ class QAChain(Runnable[QAInput, Answer]):
                 (doc, score) for doc, score in kept if score is None or score >= best - self.relative_margin
             ]
         return [doc for doc, _ in kept[: self.max_sources]]
+
+
+@dataclass(frozen=True)
+class _Reply:
+    text: str
+    shown: bool
+    """Whether any of it was streamed to the caller."""
+
+
+_OPENING_CHARS = 6  # content characters (not labels, names or markers) that show a reply is an answer
+
+
+def _opening_is_content(text: str, names: Sequence[str]) -> bool:
+    return len(content_left(text, names)) >= _OPENING_CHARS
+
+
+def _quoted(source: Source, question: str, answer: str | None) -> Source:
+    """``source`` marked cited (when ``answer`` is given) with the sentence that supports the answer."""
+    if answer is None:
+        return source.model_copy(update={"cited": False})
+    quote = best_quote(source.text, question, answer)
+    if quote is None:
+        return source.model_copy(update={"cited": True})
+    offset = source.chunk_start
+    return source.model_copy(
+        update={
+            "cited": True,
+            "quote": quote.text,
+            "quote_start": quote.start,
+            "quote_end": quote.end,
+            "document_quote_start": None if offset is None else offset + quote.start,
+            "document_quote_end": None if offset is None else offset + quote.end,
+        }
+    )
 
 
 def _score(doc: Document) -> float | None:
@@ -352,6 +486,7 @@ def _source(n: int, doc: Document) -> Source:
         chunk_id=str(metadata.get("id") or doc.id or ""),
         score=float(metadata.get("score") or 0.0),
         text=doc.page_content,
+        chunk_start=None if metadata.get("start") is None else int(metadata["start"]),
     )
 
 
@@ -366,6 +501,8 @@ def make_qa_chain(
     lexical_margin: float = 0.045,
     min_query_coverage: float = 0.5,
     relative_margin: float = 0.05,
+    cross_language_margin: float = 0.0,
+    min_quote_coverage: float = 0.5,
     context_window: int | None = None,
     max_answer_tokens: int | None = None,
     history_turns: int = 2,
@@ -386,6 +523,11 @@ def make_qa_chain(
             contains ``min_query_coverage`` of the query's content terms.
         min_query_coverage: fraction of the query's words and CJK bigrams such a passage must contain.
         relative_margin: passages scoring more than this below the best one are left out.
+        cross_language_margin: how far below ``score_threshold`` a passage in another language than the
+            question (an English question over Chinese text) may score and still count: no word can be
+            shared across languages, so only the embedding speaks, and its similarities run lower.
+        min_quote_coverage: share of the question's terms the best source sentence must hold before it
+            replaces a refusal or an answer with unsupported figures (the extractive answer).
         context_window: the model's context length; defaults to ``llm.n_ctx`` if it has one, else 4096.
         max_answer_tokens: tokens kept free for the answer; defaults to ``llm.max_tokens``, else 384.
         history_turns: most earlier turns kept (for the rewrite and in the prompt).
@@ -417,6 +559,8 @@ def make_qa_chain(
         lexical_margin=lexical_margin,
         min_query_coverage=min_query_coverage,
         relative_margin=relative_margin,
+        cross_language_margin=cross_language_margin,
+        min_quote_coverage=min_quote_coverage,
         context_window=window,
         max_answer_tokens=reserve,
         history_turns=history_turns,

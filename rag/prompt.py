@@ -24,6 +24,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 __all__ = [
+    "STRICT_INSTRUCTION",
     "SYSTEM_PROMPT",
     "Language",
     "PromptPlan",
@@ -41,11 +42,26 @@ Language = Literal["zh", "en"]
 TokenCounter = Callable[[str], int]
 
 SYSTEM_PROMPT = (
-    "You answer questions about the user's documents. The user gives numbered sources and a question. "
-    "Answer in one to three sentences, in the language of the question, using facts from the sources, "
-    "and cite the sources you used with their numbers in brackets, like [1]."
+    "You answer questions about the user's documents from the numbered sources the user gives. "
+    "Start with the fact asked for (the number, command, name or step), copied from the sources, "
+    "in one or two sentences, in the language of the question, and cite the source number like [1]. "
+    "Never list the sources themselves.\n\n"
+    "Example\n"
+    "[1] 图书馆周一至周五 8:00 开放，周末 10:00 开放。\n"
+    "[2] Members can borrow up to 12 books for 21 days.\n"
+    "Question: How many books can a member borrow?\n"
+    "Answer: Up to 12 books, for 21 days [2].\n"
+    "问题：周末几点开馆？\n"
+    "回答：周末 10:00 开放 [1]。"
 )
-"""The system message; never changes between calls so the model's prompt cache can keep it."""
+"""The system message with its worked example; never changes between calls, so llama.cpp evaluates it once
+and reuses its KV cache for every later question."""
+
+STRICT_INSTRUCTION: dict[Language, str] = {
+    "zh": "只用一句话回答，直接写出资料中回答问题的那句话或那个数字，并注明出处编号，例如 [1]。",
+    "en": "Answer in one sentence: write the fact from the sources that answers the question, with its number, like [1].",
+}
+"""Appended to the question on the second, stricter try after a degenerate reply."""
 
 _REFUSALS: dict[Language, str] = {
     "zh": "根据已知信息无法回答该问题。",
@@ -55,8 +71,8 @@ _REFUSALS: dict[Language, str] = {
 # cite like [1]"), the 0.5B model echoed the instruction or started with bare markers; with the question
 # last it answered. The instructions live in the system message.
 _HEADERS: dict[Language, tuple[str, str]] = {
-    "zh": ("资料：", "问题："),
-    "en": ("Sources:", "Question: "),
+    "zh": ("", "问题："),
+    "en": ("", "Question: "),
 }
 _MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message (role markers, separators)
 _MIN_PASSAGE_TOKENS = 40  # a passage trimmed shorter than this is more noise than evidence
@@ -265,16 +281,17 @@ class PromptPlan:
     prompt_tokens: int
 
 
-def _label(n: int, doc: Document) -> str:
-    source = str(doc.metadata.get("source", "")) or "?"
-    page = doc.metadata.get("page")
-    return f"[{n}] {source}" + (f" (p. {page})" if page is not None else "")
+def _label(n: int) -> str:
+    # Only the number, on the passage's first line: a label line with a file name is what the 0.5B
+    # model copied instead of answering ("[1] README.md\n[2] README.md").
+    return f"[{n}]"
 
 
-def _user_message(language: Language, blocks: Sequence[str], question: str) -> str:
-    sources_header, question_header = _HEADERS[language]
-    body = "\n\n".join(blocks)
-    return f"{sources_header}\n{body}\n\n{question_header}{question}"
+def _user_message(language: Language, blocks: Sequence[str], question: str, strict: bool = False) -> str:
+    _, question_header = _HEADERS[language]
+    body = "\n".join(blocks)
+    tail = f"\n{STRICT_INSTRUCTION[language]}" if strict else ""
+    return f"{body}\n{question_header}{question}{tail}"
 
 
 def build_prompt(
@@ -289,6 +306,7 @@ def build_prompt(
     passage_tokens: int = 220,
     context_window: int = 4096,
     reserve_tokens: int = 384,
+    strict: bool = False,
 ) -> PromptPlan:
     """Build the answer prompt within a token budget.
 
@@ -309,6 +327,7 @@ def build_prompt(
         passage_tokens: cap per passage.
         context_window: the model's context length.
         reserve_tokens: tokens kept free for the answer.
+        strict: end the question with ``STRICT_INSTRUCTION`` (the retry after a degenerate reply).
 
     Returns:
         The messages and the documents they show.
@@ -317,7 +336,7 @@ def build_prompt(
     query = retrieval_query or question
     fixed = (
         count_tokens(SYSTEM_PROMPT)
-        + count_tokens(_user_message(language, [], question))
+        + count_tokens(_user_message(language, [], question, strict))
         + 2 * _MESSAGE_OVERHEAD_TOKENS
     )
     turns = list(history)
@@ -336,8 +355,8 @@ def build_prompt(
     used = 0
     for doc in documents:
         n = len(shown) + 1
-        label = _label(n, doc)
-        separator = 2 if blocks else 0  # the blank line between blocks
+        label = _label(n)
+        separator = 1 if blocks else 0  # the newline between blocks
         space = budget - used - separator - count_tokens(label) - 1
         limit = min(passage_tokens, space)
         if limit < _MIN_PASSAGE_TOKENS:
@@ -345,7 +364,7 @@ def build_prompt(
         passage = trim_passage(doc.page_content, query, max_tokens=limit, count_tokens=count_tokens)
         if not passage:
             break
-        block = f"{label}\n{passage}"
+        block = f"{label} {passage}"
         cost = count_tokens(block) + separator
         if used + cost > budget:
             break
@@ -354,16 +373,16 @@ def build_prompt(
         blocks.append(block)
         used += cost
     # Per-block counts can differ from the count of the joined text at the seams; recheck the whole.
-    while blocks and count_tokens("\n\n".join(blocks)) > budget:
+    while blocks and count_tokens("\n".join(blocks)) > budget:
         blocks.pop()
         passages.pop()
         shown.pop()
-    context_tokens = count_tokens("\n\n".join(blocks)) if blocks else 0
+    context_tokens = count_tokens("\n".join(blocks)) if blocks else 0
 
     messages: list[BaseMessage] = [SystemMessage(SYSTEM_PROMPT)]
     for user, reply in turns:
         messages.extend((HumanMessage(user), AIMessage(reply)))
-    user_text = _user_message(language, blocks, question)
+    user_text = _user_message(language, blocks, question, strict)
     messages.append(HumanMessage(user_text))
     prompt_tokens = (
         count_tokens(SYSTEM_PROMPT)

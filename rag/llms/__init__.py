@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from rag.llms.default_model import DEFAULT_MODEL_FILENAME, DEFAULT_MODEL_SHA256, ensure_default_model
+from rag.llms.bundled import (
+    DEFAULT_MODEL_FILENAME,
+    DEFAULT_MODEL_SHA256,
+    ensure_default_model,
+    ensure_quality_model,
+)
 from rag.llms.spec import LLMKind, LLMSpec, parse_llm_spec
 
 if TYPE_CHECKING:
@@ -21,6 +26,7 @@ __all__ = [
     "LLMKind",
     "LLMSpec",
     "ensure_default_model",
+    "ensure_quality_model",
     "openai_chat_model",
     "parse_llm_spec",
 ]

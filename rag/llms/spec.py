@@ -10,9 +10,9 @@ from kb.errors import ConfigError
 
 __all__ = ["LLMKind", "LLMSpec", "parse_llm_spec"]
 
-LLMKind = Literal["default", "gguf", "chatglm", "openai"]
+LLMKind = Literal["default", "quality", "gguf", "chatglm", "openai"]
 
-_FORMS = "default | gguf:PATH | chatglm:PATH | openai:BASE_URL#MODEL"
+_FORMS = "default | quality | gguf:PATH | chatglm:PATH | openai:BASE_URL#MODEL"
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class LLMSpec:
     """A parsed model spec.
 
     Attributes:
-        kind: Which backend: the bundled default GGUF, any GGUF file, a local GLM checkpoint, or an
+        kind: Which backend: the bundled default GGUF (0.5B), the bundled quality GGUF (1.5B), any GGUF file, a local GLM checkpoint, or an
             OpenAI-compatible server.
         path: Model file or directory for ``gguf`` and ``chatglm``.
         url: Base URL for ``openai`` (for example ``http://127.0.0.1:8080/v1``).
@@ -34,7 +34,7 @@ class LLMSpec:
 
 
 def parse_llm_spec(spec: str) -> LLMSpec:
-    """Parse ``default``, ``gguf:PATH``, ``chatglm:PATH`` or ``openai:BASE_URL#MODEL``.
+    """Parse ``default``, ``quality``, ``gguf:PATH``, ``chatglm:PATH`` or ``openai:BASE_URL#MODEL``.
 
     The scheme is everything before the first colon, so paths and URLs may contain colons. For
     ``openai`` the model name follows the last ``#``.
@@ -49,11 +49,11 @@ def parse_llm_spec(spec: str) -> LLMSpec:
         ConfigError: Unknown scheme, or a missing path, URL or model name.
     """
     text = spec.strip()
-    if text == "default":
-        return LLMSpec(kind="default")
+    if text in ("default", "quality"):
+        return LLMSpec(kind="default" if text == "default" else "quality")
     scheme, sep, rest = text.partition(":")
     scheme = scheme.strip().lower()
-    valid = [kind for kind in get_args(LLMKind) if kind != "default"]
+    valid = [kind for kind in get_args(LLMKind) if kind not in ("default", "quality")]
     if not sep or scheme not in valid:
         raise ConfigError(f"unknown LLM spec {spec!r}; use one of: {_FORMS}")
     rest = rest.strip()

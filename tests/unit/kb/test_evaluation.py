@@ -99,7 +99,7 @@ def test_load_cases_reads_lines_and_skips_blanks(tmp_path: Path) -> None:
         ('{"sources": ["a.txt"], "keys": []}', "q: Field required"),
         ('{"q": "", "sources": [], "keys": []}', "q: String should have at least 1 character"),
         ('{"q": "x", "sources": "a.txt", "keys": []}', "sources: Input should be a valid list"),
-        ('{"q": "x", "sources": ["a.txt"], "keys": [], "answer": "y"}', "answer: Extra inputs"),
+        ('{"q": "x", "sources": ["a.txt"], "keys": [], "answr": ["y"]}', "answr: Extra inputs"),
         ('{"q": "x", "sources": [], "keys": ["y"]}', "keys given for an unanswerable case"),
         ('{"q": "x", "sources": ["a.txt"], "keys": [" "]}', "non-empty strings"),
     ],

@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from rag.citations import is_refusal, overlap_citations, resolve_citations
 from rag.prompt import (
+    STRICT_INSTRUCTION,
     SYSTEM_PROMPT,
     build_prompt,
     detect_language,
@@ -93,7 +94,7 @@ def test_build_prompt_never_exceeds_the_budget(budget: int) -> None:
     )
     assert plan.context_tokens <= budget
     user = plan.messages[-1].text
-    sources_block = user.split("资料：\n", 1)[1].split("\n\n问题：", 1)[0]
+    sources_block = user.split("\n问题：", 1)[0]
     assert count(sources_block) <= budget
 
 
@@ -130,16 +131,29 @@ def test_build_prompt_layout_system_first_then_history_then_sources() -> None:
     assert isinstance(plan.messages[1], HumanMessage)
     assert isinstance(plan.messages[2], AIMessage)
     user = plan.messages[-1].text
-    assert user.startswith("资料：\n[1] doc1.md\n")
-    assert "问题：那 INT8 呢？" in user
+    assert user.startswith("[1] ")
+    assert user.endswith("问题：那 INT8 呢？")
 
 
-def test_build_prompt_labels_pages_and_english() -> None:
-    page_doc = Document(page_content="Some text.", metadata={"source": "a.pdf", "page": 3, "score": 0.9})
-    plan = build_prompt("What is it?", [page_doc], count_tokens=count)
+def test_build_prompt_numbers_passages_without_label_lines_the_model_could_copy() -> None:
+    # "[1] README.md" on a line of its own is what the 0.5B model echoed instead of answering.
+    docs = [
+        Document(page_content="Some text.", metadata={"source": "a.pdf", "page": 3, "score": 0.9}),
+        Document(page_content="Other text.", metadata={"source": "b.md", "score": 0.8}),
+    ]
+    plan = build_prompt("What is it?", docs, count_tokens=count)
     user = plan.messages[-1].text
-    assert user.startswith("Sources:\n[1] a.pdf (p. 3)\nSome text.")
-    assert "Question: What is it?" in user
+    assert user == "[1] Some text.\n[2] Other text.\nQuestion: What is it?"
+    assert "a.pdf" not in user
+    assert "b.md" not in user
+
+
+def test_strict_prompt_adds_the_instruction_after_the_question_only() -> None:
+    docs = [doc("INT4 最低需要 6GB 显存。", 1)]
+    normal = build_prompt("INT4 需要多少显存？", docs, count_tokens=count)
+    strict = build_prompt("INT4 需要多少显存？", docs, count_tokens=count, strict=True)
+    assert strict.messages[0] == normal.messages[0]  # same cached system prefix
+    assert strict.messages[-1].text == normal.messages[-1].text + "\n" + STRICT_INSTRUCTION["zh"]
 
 
 def test_system_prompt_is_identical_across_calls() -> None:

@@ -85,6 +85,6 @@ def tiny_glm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def default_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bundled default GGUF, assembled once per session into a session temp dir (~470 MiB, ~5 s)."""
-    from rag.llms.default_model import ensure_default_model
+    from rag.llms.bundled import ensure_default_model
 
     return ensure_default_model(tmp_path_factory.mktemp("models"))

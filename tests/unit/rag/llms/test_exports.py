@@ -16,6 +16,7 @@ def test_all_is_pinned() -> None:
         "LLMKind",
         "LLMSpec",
         "ensure_default_model",
+        "ensure_quality_model",
         "openai_chat_model",
         "parse_llm_spec",
     ]

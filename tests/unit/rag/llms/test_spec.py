@@ -15,6 +15,7 @@ from rag.llms import LLMSpec, parse_llm_spec
     [
         ("default", LLMSpec(kind="default")),
         ("  default ", LLMSpec(kind="default")),
+        ("quality", LLMSpec(kind="quality")),
         ("gguf:/models/qwen.gguf", LLMSpec(kind="gguf", path=Path("/models/qwen.gguf"))),
         ("gguf:C:\\models\\q.gguf", LLMSpec(kind="gguf", path=Path("C:\\models\\q.gguf"))),
         ("GGUF:rel/model.gguf", LLMSpec(kind="gguf", path=Path("rel/model.gguf"))),
@@ -41,7 +42,7 @@ def test_home_is_expanded() -> None:
 
 @pytest.mark.parametrize("spec", ["", "ollama:llama3", "qwen.gguf", "defaults", "hf:THUDM/glm-4"])
 def test_unknown_scheme_names_the_valid_ones(spec: str) -> None:
-    with pytest.raises(ConfigError, match=r"default \| gguf:PATH \| chatglm:PATH \| openai:BASE_URL#MODEL"):
+    with pytest.raises(ConfigError, match=r"default \| quality \| gguf:PATH \| chatglm:PATH \| openai:BASE_URL#MODEL"):
         parse_llm_spec(spec)
 
 

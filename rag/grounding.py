@@ -1,0 +1,128 @@
+"""Checks on a generated answer against the passages it was written from.
+
+Small local models fail in a few recognisable ways even when the right passage is in the prompt: they
+answer with the source labels (``[1] README.md``), loop, echo the prompt, write nothing, or state figures
+that no source holds. ``degeneracy`` names the first kind of failure; ``unsupported_claims`` lists the
+numbers, versions and quoted names in an answer that appear in neither the passages nor the question.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import PurePosixPath
+
+from rag.citations import is_looping
+from rag.prompt import content_terms, detect_language
+
+__all__ = ["content_left", "degeneracy", "unsupported_claims"]
+
+_MARKER = re.compile(r"[\[【]\s*\d{1,3}\s*[\]】]")
+_LABEL_WORDS = re.compile(
+    r"(?i)\b(?:sources?|source\s+files?|files?|documents?|passages?|references?)\b|资料|来源|参考|文件|文档|出处"
+)
+_FILENAME = re.compile(r"[\w\-./]+\.(?:md|txt|html?|docx?|pdf|rst|csv|jsonl?|xlsx?|pptx?|eml|odt|rtf|epub)\b", re.I)
+_NON_CONTENT = re.compile(r"[\W_]+", re.UNICODE)
+_MIN_CONTENT_CHARS = 2
+# The prompt's own headers, and phrases of the worked example in the system prompt (NFKC, lowercase).
+_PROMPT_ECHOES = ("问题:", "回答:", "question:", "answer:", "图书馆", "borrow up to 12", "21 days")
+_LIST_MARKER = re.compile(r"(?m)^\s*(?:\d{1,2}[.、)）]|[-*•])\s+")
+_VERSION = re.compile(r"(?i)\bv?\d+(?:\.\d+){1,3}\b")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\d])")
+_QUOTED = re.compile(r"“([^”]{2,60})”|「([^」]{2,60})」|《([^》]{2,60})》|`([^`]{2,60})`|\"([^\"]{2,60})\"")
+_DIGITS_AT_EDGE = r"(?<![A-Za-z0-9.]){}(?![\d])"
+_REPEATED_LINE_COUNT = 3
+_NUMERIC_CLAIM = re.compile(r"v?\d[\d.,]*")
+
+
+def _normal(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def content_left(answer: str, source_names: Iterable[str]) -> str:
+    """The answer with markers, file names, label words, the sources' names and punctuation removed."""
+    text = _MARKER.sub(" ", answer)
+    for name in source_names:
+        for form in sorted({name, PurePosixPath(name).name, PurePosixPath(name).stem}, key=len, reverse=True):
+            if len(form) >= 3:
+                text = text.replace(form, " ")
+    text = _FILENAME.sub(" ", text)
+    text = _LABEL_WORDS.sub(" ", text)
+    text = re.sub(r"(?i)\bp\.\s*\d+", " ", text)
+    return _NON_CONTENT.sub("", text)
+
+
+def _repeats_lines(answer: str) -> bool:
+    lines = [line.strip() for line in answer.splitlines() if line.strip()]
+    return any(lines.count(line) >= _REPEATED_LINE_COUNT for line in set(lines))
+
+
+def degeneracy(answer: str, passages: Sequence[str], source_names: Sequence[str] = ()) -> str | None:
+    """Why ``answer`` is no answer at all, or None when it is one.
+
+    Reasons: ``empty``; ``labels`` (only source labels, file names or ``[n]`` markers); ``repetition``
+    (a loop, or the same line three times); ``echo`` (it repeats the prompt's own headers);
+    ``no_overlap`` (in the passages' language, yet sharing no word, number or CJK bigram with them).
+
+    Args:
+        answer: the model's answer, citation markers already normalised.
+        passages: the passage texts shown to the model.
+        source_names: the shown sources' paths, so an answer made of file names is recognised.
+    """
+    if not answer.strip():
+        return "empty"
+    if len(content_left(answer, source_names)) < _MIN_CONTENT_CHARS:
+        return "labels"
+    if is_looping(answer) or _repeats_lines(answer):
+        return "repetition"
+    lowered = _normal(answer)
+    shown = "\n".join(passages)
+    if any(echo in lowered and echo not in _normal(shown) for echo in _PROMPT_ECHOES):
+        return "echo"
+    if shown and detect_language(answer) == detect_language(shown):
+        stripped = _MARKER.sub(" ", answer)
+        if not content_terms(stripped) & content_terms(shown) and not _numbers(stripped) & _numbers(shown):
+            return "no_overlap"
+    return None
+
+
+def _numbers(text: str) -> set[str]:
+    return set(_NUMBER.findall(_normal(text)))
+
+
+def _claims(answer: str) -> list[str]:
+    """Numbers, versions and quoted names stated in the answer, in order, without duplicates."""
+    text = _LIST_MARKER.sub(" ", _MARKER.sub(" ", _normal(answer)))
+    claims: list[str] = []
+    for match in _QUOTED.finditer(text):
+        claims.append(next(group for group in match.groups() if group).strip())
+    text = _QUOTED.sub(" ", text)
+    for match in _VERSION.finditer(text):
+        claims.append(match.group())
+    text = _VERSION.sub(" ", text)
+    claims.extend(_NUMBER.findall(text))
+    return list(dict.fromkeys(claim for claim in claims if claim))
+
+
+def _supported(claim: str, evidence: str, evidence_squashed: str) -> bool:
+    if _NUMERIC_CLAIM.fullmatch(claim):
+        digits = claim.lstrip("v").replace(",", "")
+        pattern = _DIGITS_AT_EDGE.format(re.escape(digits))
+        return bool(re.search(pattern, evidence.replace(",", "")))
+    return claim in evidence or re.sub(r"\s+", "", claim) in evidence_squashed
+
+
+def unsupported_claims(answer: str, passages: Sequence[str], question: str = "") -> list[str]:
+    """Figures and names the answer states that no shown passage (nor the question) contains.
+
+    A number counts as supported when the same digits stand in a passage as a number of their own
+    (``6`` is found in "6 GB" and "6GB", not in "16"); versions likewise; a quoted name when it appears
+    in a passage, whitespace aside. Units are not compared: "6G" and "6 GB" are the same claim.
+
+    Returns:
+        The unsupported claims as written (lowercased, NFKC-normalised), in order of appearance.
+    """
+    evidence = _normal("\n".join([*passages, question]))
+    squashed = re.sub(r"\s+", "", evidence)
+    return [claim for claim in _claims(answer) if not _supported(claim, evidence, squashed)]

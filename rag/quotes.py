@@ -1,0 +1,155 @@
+"""Quotes: the exact sentence(s) of a passage that support an answer, and answers built from them.
+
+A quote is a span of the chunk text, found by matching the answer and the question against the
+passage's sentences (Chinese and English sentence ends; every line is its own sentence, so a table row
+is one). Offsets count characters of the chunk text; adding the chunk's ``start`` metadata gives the
+offset in the document kb extracted.
+
+The same sentence scoring builds the *extractive* answer: when the model's reply cannot be trusted, the
+best-supported sentence of the shown passages is the answer, quoted and cited.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.prompt import content_terms, split_sentences
+
+__all__ = ["Quote", "best_quote", "extractive_answer", "sentence_spans"]
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_TABLE_RULE = re.compile(r"^[\s|:\-–—+=]*$")
+_MIN_SENTENCE_CHARS = 2
+_ANSWER_WEIGHT = 2.0  # the answer's words say more about the supporting sentence than the question's
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A supporting span of one passage.
+
+    Attributes:
+        text: the quoted characters, ``passage[start:end]``.
+        start: offset of the first character in the passage (chunk) text.
+        end: offset just past the last character.
+        score: how well the span matched (shared terms, weighted; 0 = nothing shared).
+        coverage: share of the question's content terms found in the span.
+    """
+
+    text: str
+    start: int
+    end: int
+    score: float
+    coverage: float
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each sentence or line of ``text``, surrounding whitespace excluded.
+
+    Lines that hold only table rules (``|---|---|``) or punctuation are skipped.
+    """
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    for piece in split_sentences(text):
+        stripped = piece.strip()
+        if len(stripped) >= _MIN_SENTENCE_CHARS and not _TABLE_RULE.match(stripped):
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((offset + lead, offset + lead + len(stripped)))
+        offset += len(piece)
+    return spans
+
+
+def _numbers(text: str) -> set[str]:
+    return set(_NUMBER.findall(text))
+
+
+def _score(sentence: str, question_terms: set[str], answer_terms: set[str], answer_numbers: set[str]) -> float:
+    terms = content_terms(sentence)
+    if not terms:
+        return 0.0
+    shared = len(terms & question_terms) + _ANSWER_WEIGHT * len(terms & answer_terms)
+    shared += _ANSWER_WEIGHT * len(_numbers(sentence) & answer_numbers)
+    # Long sentences share more by chance; dampen by length so the precise sentence wins.
+    return shared / math.sqrt(max(4, len(terms)))
+
+
+def best_quote(passage: str, question: str, answer: str = "") -> Quote | None:
+    """The sentence of ``passage`` that best supports ``answer`` to ``question``; None when nothing matches.
+
+    Ties go to the earlier sentence. A table row is quoted alone (its header is context, not support).
+    """
+    spans = sentence_spans(passage)
+    if not spans:
+        return None
+    question_terms = content_terms(question)
+    answer_terms = content_terms(_strip_markers(answer))
+    answer_numbers = _numbers(_strip_markers(answer)) - _numbers(question)
+    best: Quote | None = None
+    for index, (start, end) in enumerate(spans):
+        sentence = passage[start:end]
+        if _is_table_header(passage, spans, index):
+            continue  # a header names the columns; the rows under it hold the facts
+        header = _table_header(passage, start) if "|" in sentence else None
+        scored = f"{header}\n{sentence}" if header else sentence
+        score = _score(scored, question_terms, answer_terms, answer_numbers)
+        if score > 0 and (best is None or score > best.score):
+            coverage = len(content_terms(scored) & question_terms) / len(question_terms) if question_terms else 0.0
+            best = Quote(text=sentence, start=start, end=end, score=score, coverage=coverage)
+    return best
+
+
+def _is_table_header(passage: str, spans: Sequence[tuple[int, int]], index: int) -> bool:
+    start, end = spans[index]
+    if "|" not in passage[start:end] or index + 1 >= len(spans):
+        return False
+    following = passage[spans[index + 1][0] : spans[index + 1][1]]
+    return "|" in following and _table_header(passage, start) is None
+
+
+def _strip_markers(text: str) -> str:
+    return re.sub(r"\[\d+\]", " ", text)
+
+
+def _table_header(passage: str, row_start: int) -> str | None:
+    """The first line of the table block a row belongs to, when the row is not itself that line."""
+    lines_before = passage[:row_start].split("\n")
+    block: list[str] = []
+    for line in reversed(lines_before[:-1]):
+        if "|" not in line:
+            break
+        block.append(line.strip())
+    header = next((line for line in reversed(block) if not _TABLE_RULE.match(line)), None)
+    return header
+
+
+@dataclass(frozen=True)
+class ExtractiveAnswer:
+    """An answer made of a passage's own sentence: which passage (1-based) and what it says."""
+
+    n: int
+    quote: Quote
+    text: str
+
+
+def extractive_answer(question: str, passages: Sequence[str]) -> ExtractiveAnswer | None:
+    """The shown passage sentence that best answers ``question``, as a cited answer text.
+
+    Passages are best-ranked first; a later passage wins only with a strictly better match. A table row
+    comes with its header line so the figures keep their meaning.
+    """
+    best: tuple[int, Quote] | None = None
+    for n, passage in enumerate(passages, start=1):
+        quote = best_quote(passage, question)
+        if quote is not None and (best is None or quote.score > best[1].score):
+            best = (n, quote)
+    if best is None:
+        return None
+    n, quote = best
+    body = quote.text
+    if "|" in body:
+        header = _table_header(passages[n - 1], quote.start)
+        if header and header != body:
+            body = f"{header}\n{body}"
+    return ExtractiveAnswer(n=n, quote=quote, text=f"{body} [{n}]")

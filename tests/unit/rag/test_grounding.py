@@ -1,0 +1,82 @@
+"""Answer checks: degenerate replies and claims that no shown source holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.grounding import degeneracy, unsupported_claims
+
+PASSAGES = [
+    "ChatGLM-6B 是一个开源的、支持中英双语的对话语言模型，基于 General Language Model (GLM) 架构，具有 62 亿参数。"
+    "结合模型量化技术，用户可以在消费级的显卡上进行本地部署（INT4 量化级别下最低只需 6GB 显存）。",
+    "量化等级 | 最低 GPU 显存（推理） | 最低 GPU 显存（高效参数微调）\nFP16（无量化） | 13 GB | 14 GB\nINT4 | 6 GB | 7 GB",
+]
+NAMES = ["zh-chatglm/README.md", "zh-chatglm/README.md"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("", "empty"),
+        ("   \n", "empty"),
+        ("[1] README.md\n[2] README.md\n[3] README.md", "labels"),
+        ("[1][2]", "labels"),
+        ("资料 [1]、来源 [2]", "labels"),
+        ("zh-chatglm/README.md (p. 3)", "labels"),
+        ("Sources: [1] guide-en.md", "labels"),
+        ("显存显存显存显存显存显存显存显存显存显存显存显存显存显存显存显存", "repetition"),
+        ("最低 6GB。\n最低 6GB。\n最低 6GB。", "repetition"),
+        ("问题：INT4 需要多少显存？回答：6GB [1]", "echo"),
+        ("Up to 12 books, for 21 days [2].", "echo"),
+        ("天气很好，我们去公园散步吧。", "no_overlap"),
+    ],
+)
+def test_degenerate_replies_are_named(answer: str, reason: str) -> None:
+    assert degeneracy(answer, PASSAGES, NAMES) == reason
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "INT4 量化级别下最低只需 6GB 显存 [1]。",
+        "6 GB [2]",
+        "ChatGLM-6B 有 62 亿参数 [1]。",
+        # Another language than the passages: no shared words are expected, so it is not "no_overlap".
+        "It needs at least 6 GB of GPU memory with INT4 [1].",
+    ],
+)
+def test_real_answers_pass(answer: str) -> None:
+    assert degeneracy(answer, PASSAGES, NAMES) is None
+
+
+def test_figures_in_the_sources_are_supported() -> None:
+    assert unsupported_claims("INT4 最低需要 6GB 显存，FP16 需要 13 GB [2]。", PASSAGES) == []
+    # Units are not compared: "6G" is the 6 of "6 GB".
+    assert unsupported_claims("6G", PASSAGES) == []
+
+
+def test_invented_figures_are_listed_in_order() -> None:
+    claims = unsupported_claims("默认端口是 7860，学习率为 2e-2，需要 16 GB 显存 [1]。", PASSAGES)
+    assert claims == ["7860", "2", "16"]
+
+
+def test_a_number_is_not_found_inside_a_longer_one() -> None:
+    assert unsupported_claims("需要 3 GB", ["需要 13 GB"]) == ["3"]
+    assert unsupported_claims("版本 1.1", ["版本 1.10"]) == ["1.1"]
+
+
+def test_question_figures_and_markers_and_list_numbers_are_not_claims() -> None:
+    answer = "1. 在 8 卡上训练 [3]\n2. 参考 [12]"
+    assert unsupported_claims(answer, ["使用 8 卡训练"], question="") == []
+    assert unsupported_claims("P-Tuning v2 需要 7 GB", PASSAGES, question="P-Tuning v2 要多少显存？") == []
+
+
+def test_quoted_names_must_appear_in_a_source() -> None:
+    assert unsupported_claims("运行“web_demo.py”即可 [1]", ["运行 web_demo.py 启动网页版"]) == []
+    assert unsupported_claims("作者是“张三”", PASSAGES) == ["张三"]
+    assert unsupported_claims("use `kb serve --port`", ["Start it with kb serve."]) == ["kb serve --port"]
+
+
+def test_versions_are_claims() -> None:
+    assert unsupported_claims("需要 transformers 4.27.1", ["pip install transformers==4.27.1"]) == []
+    assert unsupported_claims("需要 transformers 4.30.2", ["pip install transformers==4.27.1"]) == ["4.30.2"]

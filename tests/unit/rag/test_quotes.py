@@ -1,0 +1,64 @@
+"""Quotes: the supporting sentence of a passage, with offsets, and the extractive answer built from it."""
+
+from __future__ import annotations
+
+from rag.quotes import best_quote, extractive_answer, sentence_spans
+
+README = (
+    "ChatGLM-6B 是一个开源的、支持中英双语的对话语言模型，具有 62 亿参数。"
+    "结合模型量化技术，用户可以在消费级的显卡上进行本地部署（INT4 量化级别下最低只需 6GB 显存）。\n"
+    "| 量化等级 | 最低 GPU 显存（推理） | 最低 GPU 显存（高效参数微调） |\n"
+    "| -------------- | ------------------------- | --------------------------------- |\n"
+    "| FP16（无量化） | 13 GB | 14 GB |\n"
+    "| INT4 | 6 GB | 7 GB |\n"
+)
+GUIDE = "Run kb ingest ./docs to index a folder. Changed files are re-indexed. Start the server with kb serve."
+
+
+def test_spans_cover_sentences_and_rows_and_skip_rules() -> None:
+    spans = sentence_spans(README)
+    texts = [README[start:end] for start, end in spans]
+    assert texts[0].startswith("ChatGLM-6B")
+    assert texts[0].endswith("。")
+    assert "| INT4 | 6 GB | 7 GB |" in texts
+    assert not any(set(t) <= set("|- ") for t in texts)
+    assert all(README[start:end] == README[start:end].strip() for start, end in spans)
+
+
+def test_quote_is_the_sentence_that_holds_the_answer_with_exact_offsets() -> None:
+    quote = best_quote(README, "INT4 量化等级下最低需要多少显存？", "最低只需 6GB 显存 [1]")
+    assert quote is not None
+    assert README[quote.start : quote.end] == quote.text
+    # The sentence ("最低只需 6GB 显存") or the table row ("| INT4 | 6 GB | 7 GB |"): both state it.
+    assert "INT4" in quote.text
+    assert "6GB" in quote.text or "6 GB" in quote.text
+
+
+def test_answer_words_pick_the_table_row() -> None:
+    quote = best_quote(README, "FP16 推理要多少显存？", "13 GB")
+    assert quote is not None
+    assert quote.text == "| FP16（无量化） | 13 GB | 14 GB |"
+
+
+def test_english_sentences() -> None:
+    quote = best_quote(GUIDE, "How do I start the server?", "Use kb serve [1].")
+    assert quote is not None
+    assert quote.text == "Start the server with kb serve."
+    assert GUIDE[quote.start : quote.end] == quote.text
+
+
+def test_nothing_shared_gives_no_quote() -> None:
+    assert best_quote(GUIDE, "天气怎么样？", "") is None
+
+
+def test_extractive_answer_cites_the_best_passage_and_keeps_table_headers() -> None:
+    extract = extractive_answer("FP16 无量化 推理 最低 GPU 显存", [GUIDE, README])
+    assert extract is not None
+    assert extract.n == 2
+    assert extract.text.endswith("[2]")
+    assert extract.text.startswith("| 量化等级 |")  # the row keeps its header
+    assert "13 GB" in extract.text
+
+
+def test_extractive_answer_none_when_no_passage_matches() -> None:
+    assert extractive_answer("天气怎么样？", [GUIDE]) is None
