@@ -367,6 +367,7 @@ class KnowledgeBase:
             self.retriever(k=k, mode=mode, source_glob=source_glob, file_types=file_types),
             llm,
             score_threshold=max(threshold, retrieval.score_threshold),
+            cross_language_margin=retrieval.cross_language_margin,
             context_window=self.settings.llm.context_window,
             max_answer_tokens=self.settings.llm.max_tokens,
             count_tokens=None if _has_local_tokenizer(llm) else estimate_tokens,

@@ -91,6 +91,16 @@ class RetrievalSettings(BaseModel):
             "need their own value."
         ),
     )
+    cross_language_margin: float = Field(
+        0.07,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "How far below answer_threshold a passage in another language than the question (an English question "
+            "over Chinese text) may score and still count as evidence: no word is shared across languages, so only "
+            "the embedding speaks, and e5's cross-lingual similarities run about 0.05 lower."
+        ),
+    )
     dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in hybrid fusion.")
     bm25_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in hybrid fusion.")
     rrf_k: int = Field(60, gt=0, description="Reciprocal-rank-fusion constant.")

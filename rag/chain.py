@@ -357,6 +357,9 @@ class QAChain(Runnable[QAInput, Answer]):
                 if chunk.usage_metadata:
                     usage["prompt_tokens"] += chunk.usage_metadata.get("input_tokens", 0)
                     usage["completion_tokens"] += chunk.usage_metadata.get("output_tokens", 0)
+                    details = chunk.usage_metadata.get("input_token_details") or {}
+                    if "cache_read" in details:
+                        usage["cached_prompt_tokens"] = usage.get("cached_prompt_tokens", 0) + details["cache_read"]
                 if not chunk.text:
                     continue
                 pieces.append(chunk.text)
@@ -501,7 +504,7 @@ def make_qa_chain(
     lexical_margin: float = 0.045,
     min_query_coverage: float = 0.5,
     relative_margin: float = 0.05,
-    cross_language_margin: float = 0.0,
+    cross_language_margin: float = 0.07,
     min_quote_coverage: float = 0.5,
     context_window: int | None = None,
     max_answer_tokens: int | None = None,

@@ -184,6 +184,7 @@ class ChatLlamaCpp(BaseChatModel):
 
         finish_reason: str | None = None
         with loaded.lock:
+            evaluated_before = _prompt_tokens_evaluated(loaded.llama)
             completion = loaded.llama.create_completion(
                 prompt=prompt,
                 max_tokens=int(kwargs.get("max_tokens", self.max_tokens)),
@@ -209,10 +210,16 @@ class ChatLlamaCpp(BaseChatModel):
                 # Closing llama.cpp's generator stops sampling; reached too when our consumer
                 # closes this stream early.
                 completion.close()
+            evaluated = _prompt_tokens_evaluated(loaded.llama) - evaluated_before
+        # llama.cpp's own counter: prompt tokens it actually ran; the rest came from the KV cache (the
+        # longest prefix shared with the previous prompt: the system prompt and its worked example).
+        cached = max(0, len(prompt) - evaluated)
 
         logger.debug(
-            "llamacpp generation done prompt_tokens=%d completion_tokens=%d finish_reason=%s",
+            "llamacpp generation done prompt_tokens=%d cached_prompt_tokens=%d completion_tokens=%d "
+            "finish_reason=%s",
             len(prompt),
+            cached,
             counter.count,
             finish_reason,
         )
@@ -223,6 +230,7 @@ class ChatLlamaCpp(BaseChatModel):
                     input_tokens=len(prompt),
                     output_tokens=counter.count,
                     total_tokens=len(prompt) + counter.count,
+                    input_token_details={"cache_read": cached},
                 ),
                 response_metadata={"model_name": self.model_name, "finish_reason": finish_reason},
                 chunk_position="last",
@@ -238,6 +246,14 @@ class ChatLlamaCpp(BaseChatModel):
                 key = (path, self.n_ctx, threads, self.n_batch, self.prompt_cache_bytes)
                 self._loaded = _LOADED.get_or_load(key, lambda: _load_llama(*key))
             return self._loaded
+
+
+def _prompt_tokens_evaluated(llama: Llama) -> int:
+    """llama.cpp's running count of prompt tokens evaluated in this context (``n_p_eval``)."""
+    import llama_cpp
+
+    ctx = llama._ctx.ctx
+    return int(llama_cpp.llama_perf_context(ctx).n_p_eval) if ctx is not None else 0
 
 
 class _TokenCounter:

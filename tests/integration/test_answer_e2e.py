@@ -23,7 +23,9 @@ from kb.settings import Settings
 from rag.answer import Answer, SourcesEvent, TokenEvent
 from rag.chain import make_qa_chain
 from rag.embeddings import E5Embeddings
+from rag.grounding import degeneracy, unsupported_claims
 from rag.llms import ChatLlamaCpp, ensure_default_model
+from rag.prompt import SYSTEM_PROMPT
 
 pytestmark = pytest.mark.slow
 
@@ -160,3 +162,61 @@ def test_cli_chat_clear_and_stop() -> None:
 def test_cli_unknown_kb_fails_cleanly() -> None:
     result = CliRunner().invoke(app, ["ask", "x", "--kb", "nope"])
     assert result.exit_code == 1
+
+
+# -- trustworthy answers (issue #10), on the real default model ----------------------------------------
+
+
+def test_int4_question_that_got_source_labels_is_answered_with_a_quote(knowledge_base: KnowledgeBase) -> None:
+    # This wording made the 0.5B model answer "[1] README.md\n[2] README.md\n[3] README.md".
+    answer = knowledge_base.ask("ChatGLM-6B 的 INT4 量化等级下最低需要多少显存？")
+    assert not answer.refused, answer.answer
+    assert "6" in answer.answer
+    assert degeneracy(answer.answer, [s.text for s in answer.sources], [s.source for s in answer.sources]) is None
+    quoted = [s for s in answer.sources if s.cited and s.quote]
+    assert quoted, answer
+    quote = quoted[0]
+    assert quote.quote is not None
+    assert quote.quote_start is not None
+    assert quote.quote_end is not None
+    assert quote.text[quote.quote_start : quote.quote_end] == quote.quote
+    assert "INT4" in quote.quote
+    assert re.search(r"6\s?GB", quote.quote)
+    assert quote.chunk_start is not None
+    assert quote.document_quote_start == quote.chunk_start + quote.quote_start
+
+
+def test_answers_of_the_real_model_are_checked_and_grounded(knowledge_base: KnowledgeBase) -> None:
+    answer = knowledge_base.ask("ChatGLM-6B 有多少参数？")
+    assert answer.mode in ("generated", "retried", "extractive")
+    assert answer.grounded, answer.unsupported
+    assert answer.unsupported == []
+    assert unsupported_claims(answer.answer, [s.text for s in answer.sources], "ChatGLM-6B 有多少参数？") == []
+
+
+def test_english_question_over_the_chinese_faq_is_answered(knowledge_base: KnowledgeBase) -> None:
+    # The fix is only in the Chinese FAQ.md: no word of the question can match it lexically.
+    answer = knowledge_base.ask("On a Mac the quantized model fails with clang: error: unsupported option '-fopenmp'. How do I fix it?")
+    assert not answer.refused, answer.answer
+    assert "FAQ.md" in {s.source for s in answer.sources if s.cited}
+    assert "openmp" in answer.answer.lower()
+
+
+def test_the_system_prefix_is_evaluated_once(knowledge_base: KnowledgeBase) -> None:
+    # llama.cpp's own counter (n_p_eval) says how many prompt tokens it ran; the rest came from its cache.
+    knowledge_base.ask("ChatGLM-6B 有多少参数？")
+    second = knowledge_base.ask("Which version of the transformers library is recommended?")
+    cached = second.usage.get("cached_prompt_tokens", 0)
+    system_tokens = knowledge_base.chat_model().get_num_tokens(SYSTEM_PROMPT)
+    assert cached >= system_tokens, second.usage
+    assert cached < second.usage["prompt_tokens"]
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_cli_prints_the_quote_under_the_answer() -> None:
+    result = CliRunner().invoke(app, ["ask", "ChatGLM-6B 的 INT4 量化等级下最低需要多少显存？", "--kb", "zh"])
+    assert result.exit_code == 0, result.output
+    after_table = result.stdout[result.stdout.rindex("┘") :]
+    assert "README" in after_table
+    assert "“" in after_table
+    assert "INT4" in after_table.split("“", 1)[1]

@@ -158,7 +158,7 @@ def test_json_shape() -> None:
 
 def test_no_passage_above_threshold_refuses_without_calling_the_llm() -> None:
     retriever = StaticRetriever(documents=DOCS, queries=[])
-    chain = make_qa_chain(retriever, ExplodingChatModel(pieces=[], calls=[], closed=[]), score_threshold=0.95)
+    chain = make_qa_chain(retriever, ExplodingChatModel(pieces=[], calls=[], closed=[]), score_threshold=0.99)
     zh = chain.invoke("今天天气怎么样？")
     assert zh.refused
     assert zh.answer == "根据已知信息无法回答该问题。"
@@ -379,3 +379,18 @@ def test_a_repetition_loop_stops_generation() -> None:
     answer = chain.invoke("INT4 需要多少显存？")
     assert answer.answer == "INT4 需要 6GB[1]"
     assert llm.closed == [True]
+
+
+def test_passages_in_another_language_count_at_a_lower_similarity() -> None:
+    # An English question over the Chinese passage (0.91) and an English one (0.89), threshold 0.95.
+    strict = make_qa_chain(
+        StaticRetriever(documents=DOCS, queries=[]),
+        ExplodingChatModel(pieces=[], calls=[], closed=[]),
+        score_threshold=0.95,
+        cross_language_margin=0.0,
+    )
+    assert strict.invoke("How much memory does INT4 need?").refused
+    chain, _, _ = chain_with(["6GB [1]"], score_threshold=0.95, cross_language_margin=0.05)
+    answer = chain.invoke("How much memory does INT4 need?")
+    assert not answer.refused
+    assert [s.source for s in answer.sources] == ["README.md"]  # the English passage is still below 0.95
