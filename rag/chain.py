@@ -244,27 +244,32 @@ class QAChain(Runnable[QAInput, Answer]):
 
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
         names = [source.source for source in sources]
-        first = yield from self._reply(plan.messages, names, plan.passages, usage, timings, started, config)
+        first = yield from self._reply(
+            plan.messages, names, plan.passages, question, usage, timings, started, config
+        )
         answer, cited = resolve_citations(first.text, len(sources))
         answer = answer.strip()
-        degenerate = None if is_refusal(answer) else degeneracy(answer, plan.passages, names)
+        degenerate = None if is_refusal(answer) else degeneracy(answer, plan.passages, names, question)
         mode: AnswerMode = "generated"
         if degenerate:
             logger.info("retrying reason=%s", degenerate)
             strict = self._plan(question, documents, query, history, language, strict=True)
             retry = yield from self._reply(
-                strict.messages, names, plan.passages, usage, timings, started, config, emit=not first.shown
+                strict.messages, names, plan.passages, question, usage, timings, started, config, emit=not first.shown
             )
             answer, cited = resolve_citations(retry.text, len(sources))
             answer = answer.strip()
-            failed = not is_refusal(answer) and degeneracy(answer, plan.passages, names)
+            failed = not is_refusal(answer) and degeneracy(answer, plan.passages, names, question)
             mode = "extractive" if failed else "retried"
         if not usage["prompt_tokens"]:
             usage["prompt_tokens"] = plan.prompt_tokens
 
         chunks = [doc.page_content for doc in plan.documents]
         refused = mode != "extractive" and is_refusal(answer)
-        unsupported = [] if refused or mode == "extractive" else unsupported_claims(answer, chunks, question)
+        # A figure must stand in the sources the answer cites (all shown ones when it cites none): "7 GB [3]"
+        # over a [3] that never says 7 is as wrong as a figure found nowhere.
+        backing = [chunks[n - 1] for n in cited] or chunks
+        unsupported = [] if refused or mode == "extractive" else unsupported_claims(answer, backing, question)
         extract = extractive_answer(question, chunks) if mode == "extractive" or refused or unsupported else None
         if (refused or unsupported) and extract is not None and extract.quote.coverage >= self.min_quote_coverage:
             logger.info("extractive answer reason=%s", "refusal" if refused else "unsupported")
@@ -335,6 +340,7 @@ class QAChain(Runnable[QAInput, Answer]):
         messages: list[BaseMessage],
         names: Sequence[str],
         passages: Sequence[str],
+        question: str,
         usage: dict[str, int],
         timings: dict[str, float],
         started: float,
@@ -384,7 +390,7 @@ class QAChain(Runnable[QAInput, Answer]):
                 close()
         text = "".join(pieces)
         final = resolve_citations(text, len(names))[0]
-        if emit and not shown and (is_refusal(final) or not degeneracy(final, passages, names)):
+        if emit and not shown and (is_refusal(final) or not degeneracy(final, passages, names, question)):
             shown = True
         if emit and shown:
             rest = "".join(held) + markers.flush()
@@ -497,15 +503,15 @@ def make_qa_chain(
     retriever: BaseRetriever,
     llm: BaseChatModel,
     *,
-    max_context_tokens: int = 600,
-    passage_tokens: int = 220,
+    max_context_tokens: int = 360,
+    passage_tokens: int = 150,
     max_sources: int = 3,
     score_threshold: float = 0.0,
     lexical_margin: float = 0.045,
     min_query_coverage: float = 0.5,
     relative_margin: float = 0.05,
     cross_language_margin: float = 0.07,
-    min_quote_coverage: float = 0.5,
+    min_quote_coverage: float = 0.4,
     context_window: int | None = None,
     max_answer_tokens: int | None = None,
     history_turns: int = 2,

@@ -58,17 +58,33 @@ def _repeats_lines(answer: str) -> bool:
     return any(lines.count(line) >= _REPEATED_LINE_COUNT for line in set(lines))
 
 
-def degeneracy(answer: str, passages: Sequence[str], source_names: Sequence[str] = ()) -> str | None:
+def _echoes_question(answer: str, question: str) -> bool:
+    """The reply restates the question, adding at most one word or bigram of its own and no figure."""
+    asked = content_terms(question)
+    said = content_terms(_MARKER.sub(" ", answer))
+    if not asked or not said:
+        return False
+    new = said - asked
+    if any(char.isdigit() for term in new for char in term):
+        return False
+    return len(new) <= 1 and len(said & asked) >= 0.6 * len(said)
+
+
+def degeneracy(
+    answer: str, passages: Sequence[str], source_names: Sequence[str] = (), question: str = ""
+) -> str | None:
     """Why ``answer`` is no answer at all, or None when it is one.
 
     Reasons: ``empty``; ``labels`` (only source labels, file names or ``[n]`` markers); ``repetition``
     (a loop, or the same line three times); ``echo`` (it repeats the prompt's own headers);
-    ``no_overlap`` (in the passages' language, yet sharing no word, number or CJK bigram with them).
+    ``no_overlap`` (in the passages' language, yet sharing no word, number or CJK bigram with them);
+    ``question`` (it restates the question and adds nothing).
 
     Args:
         answer: the model's answer, citation markers already normalised.
         passages: the passage texts shown to the model.
         source_names: the shown sources' paths, so an answer made of file names is recognised.
+        question: the question, so an answer that only restates it is recognised.
     """
     if not answer.strip():
         return "empty"
@@ -77,6 +93,8 @@ def degeneracy(answer: str, passages: Sequence[str], source_names: Sequence[str]
     if is_looping(answer) or _repeats_lines(answer):
         return "repetition"
     lowered = _normal(answer)
+    if question and _echoes_question(answer, question):
+        return "question"
     shown = "\n".join(passages)
     if any(echo in lowered and echo not in _normal(shown) for echo in _PROMPT_ECHOES):
         return "echo"

@@ -26,6 +26,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 __all__ = [
     "STRICT_INSTRUCTION",
     "SYSTEM_PROMPT",
+    "WORKED_EXAMPLE",
     "Language",
     "PromptPlan",
     "TokenCounter",
@@ -45,17 +46,24 @@ SYSTEM_PROMPT = (
     "You answer questions about the user's documents from the numbered sources the user gives. "
     "Start with the fact asked for (the number, command, name or step), copied from the sources, "
     "in one or two sentences, in the language of the question, and cite the source number like [1]. "
-    "Never list the sources themselves.\n\n"
-    "Example\n"
-    "[1] 图书馆周一至周五 8:00 开放，周末 10:00 开放。\n"
-    "[2] Members can borrow up to 12 books for 21 days.\n"
-    "Question: How many books can a member borrow?\n"
-    "Answer: Up to 12 books, for 21 days [2].\n"
-    "问题：周末几点开馆？\n"
-    "回答：周末 10:00 开放 [1]。"
+    "Never repeat the question and never list the sources themselves."
 )
-"""The system message with its worked example; never changes between calls, so llama.cpp evaluates it once
-and reuses its KV cache for every later question."""
+"""The system message; never changes between calls, so llama.cpp evaluates it once and reuses its KV cache."""
+
+WORKED_EXAMPLE: tuple[tuple[str, str], ...] = (
+    (
+        "[1] 图书馆周一至周五 8:00 开放，周末 10:00 开放。\n"
+        "[2] Members can borrow up to 12 books for 21 days.\n"
+        "Question: How many books can a member borrow?",
+        "Up to 12 books, for 21 days [2].",
+    ),
+    (
+        "[1] Members can borrow up to 12 books for 21 days.\n[2] 图书馆周一至周五 8:00 开放，周末 10:00 开放。\n问题：周末几点开馆？",
+        "周末 10:00 开馆 [2]。",
+    ),
+)
+"""Fixed user/assistant turns after the system message: they show the answer format (the fact first, a
+marker, no echo of the question) and, being the same on every call, sit in the cached prompt prefix."""
 
 STRICT_INSTRUCTION: dict[Language, str] = {
     "zh": "只用一句话回答，直接写出资料中回答问题的那句话或那个数字，并注明出处编号，例如 [1]。",
@@ -281,6 +289,10 @@ class PromptPlan:
     prompt_tokens: int
 
 
+def _EXAMPLE_TOKENS(count_tokens: TokenCounter) -> int:  # noqa: N802 - reads as the constant it computes
+    return sum(count_tokens(user) + count_tokens(reply) + 2 * _MESSAGE_OVERHEAD_TOKENS for user, reply in WORKED_EXAMPLE)
+
+
 def _label(n: int) -> str:
     # Only the number, on the passage's first line: a label line with a file name is what the 0.5B
     # model copied instead of answering ("[1] README.md\n[2] README.md").
@@ -302,8 +314,8 @@ def build_prompt(
     retrieval_query: str | None = None,
     history: Sequence[tuple[str, str]] = (),
     language: Language | None = None,
-    max_context_tokens: int = 600,
-    passage_tokens: int = 220,
+    max_context_tokens: int = 360,
+    passage_tokens: int = 150,
     context_window: int = 4096,
     reserve_tokens: int = 384,
     strict: bool = False,
@@ -335,7 +347,8 @@ def build_prompt(
     language = language or detect_language(question)
     query = retrieval_query or question
     fixed = (
-        count_tokens(SYSTEM_PROMPT)
+        _EXAMPLE_TOKENS(count_tokens)
+        + count_tokens(SYSTEM_PROMPT)
         + count_tokens(_user_message(language, [], question, strict))
         + 2 * _MESSAGE_OVERHEAD_TOKENS
     )
@@ -380,12 +393,15 @@ def build_prompt(
     context_tokens = count_tokens("\n".join(blocks)) if blocks else 0
 
     messages: list[BaseMessage] = [SystemMessage(SYSTEM_PROMPT)]
+    for user, reply in WORKED_EXAMPLE:
+        messages.extend((HumanMessage(user), AIMessage(reply)))
     for user, reply in turns:
         messages.extend((HumanMessage(user), AIMessage(reply)))
     user_text = _user_message(language, blocks, question, strict)
     messages.append(HumanMessage(user_text))
     prompt_tokens = (
-        count_tokens(SYSTEM_PROMPT)
+        _EXAMPLE_TOKENS(count_tokens)
+        + count_tokens(SYSTEM_PROMPT)
         + count_tokens(user_text)
         + sum(turn_tokens)
         + 2 * _MESSAGE_OVERHEAD_TOKENS

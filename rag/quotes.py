@@ -75,10 +75,12 @@ def _score(sentence: str, question_terms: set[str], answer_terms: set[str], answ
     return shared / math.sqrt(max(4, len(terms)))
 
 
-def best_quote(passage: str, question: str, answer: str = "") -> Quote | None:
+def best_quote(passage: str, question: str, answer: str = "", *, informative: bool = False) -> Quote | None:
     """The sentence of ``passage`` that best supports ``answer`` to ``question``; None when nothing matches.
 
     Ties go to the earlier sentence. A table row is quoted alone (its header is context, not support).
+    With ``informative``, sentences that are questions themselves or add nothing to the question's words
+    (headings, example questions) are skipped: they match the question best and answer it least.
     """
     spans = sentence_spans(passage)
     if not spans:
@@ -93,11 +95,19 @@ def best_quote(passage: str, question: str, answer: str = "") -> Quote | None:
             continue  # a header names the columns; the rows under it hold the facts
         header = _table_header(passage, start) if "|" in sentence else None
         scored = f"{header}\n{sentence}" if header else sentence
+        if informative and _uninformative(sentence, question_terms):
+            continue
         score = _score(scored, question_terms, answer_terms, answer_numbers)
         if score > 0 and (best is None or score > best.score):
             coverage = len(content_terms(scored) & question_terms) / len(question_terms) if question_terms else 0.0
             best = Quote(text=sentence, start=start, end=end, score=score, coverage=coverage)
     return best
+
+
+def _uninformative(sentence: str, question_terms: set[str]) -> bool:
+    if sentence.rstrip("\"'”’」*` ").endswith(("?", "？")):
+        return True
+    return len(content_terms(sentence) - question_terms) < 2
 
 
 def _is_table_header(passage: str, spans: Sequence[tuple[int, int]], index: int) -> bool:
@@ -141,7 +151,7 @@ def extractive_answer(question: str, passages: Sequence[str]) -> ExtractiveAnswe
     """
     best: tuple[int, Quote] | None = None
     for n, passage in enumerate(passages, start=1):
-        quote = best_quote(passage, question)
+        quote = best_quote(passage, question, informative=True)
         if quote is not None and (best is None or quote.score > best[1].score):
             best = (n, quote)
     if best is None:

@@ -315,7 +315,8 @@ def test_history_pairs_and_messages_rewrite_the_follow_up() -> None:
     )
     assert retriever.queries == ["INT4 需要多少显存？ 那 INT8 呢？"] * 2
     sent = llm.calls[0]
-    assert [m.type for m in sent] == ["system", "human", "ai", "human"]
+    # system, the two worked-example turns, the history turn, the question
+    assert [m.type for m in sent] == ["system", "human", "ai", "human", "ai", "human", "ai", "human"]
 
 
 def test_llm_rewrite_uses_the_model_with_a_small_budget() -> None:
@@ -394,3 +395,11 @@ def test_passages_in_another_language_count_at_a_lower_similarity() -> None:
     answer = chain.invoke("How much memory does INT4 need?")
     assert not answer.refused
     assert [s.source for s in answer.sources] == ["README.md"]  # the English passage is still below 0.95
+
+
+def test_a_figure_must_stand_in_the_source_it_cites() -> None:
+    # 13 is in source [1] but the answer attributes it to [2], which never says it.
+    chain, _, _ = chain_with(["FP16 需要 13GB [2]。"])
+    answer = chain.invoke("FP16 推理的训练速度和延迟是多少？")
+    assert answer.unsupported == ["13"]
+    assert not answer.grounded

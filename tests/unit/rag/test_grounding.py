@@ -80,3 +80,20 @@ def test_quoted_names_must_appear_in_a_source() -> None:
 def test_versions_are_claims() -> None:
     assert unsupported_claims("需要 transformers 4.27.1", ["pip install transformers==4.27.1"]) == []
     assert unsupported_claims("需要 transformers 4.30.2", ["pip install transformers==4.27.1"]) == ["4.30.2"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "question"),
+    [
+        ("INT4 最少要几 G 显存才能跑推理 [3].", "INT4 最少要几 G 显存才能跑推理？"),
+        ("命令行 Demo 里清空对话历史 [1].", "命令行 Demo 里怎么清空对话历史？"),
+        ("min python for kb [1].", "min python for kb?"),
+    ],
+)
+def test_a_reply_that_restates_the_question_is_degenerate(answer: str, question: str) -> None:
+    assert degeneracy(answer, PASSAGES, NAMES, question) == "question"
+
+
+def test_a_short_answer_with_a_figure_is_not_an_echo() -> None:
+    assert degeneracy("INT4 需要 6GB [1]", PASSAGES, NAMES, "INT4 需要多少显存？") is None
+    assert degeneracy("输入 clear 即可 [1]", ["输入 clear 清空对话历史"], NAMES, "怎么清空对话历史？") is None

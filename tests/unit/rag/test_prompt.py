@@ -12,6 +12,7 @@ from rag.citations import is_refusal, overlap_citations, resolve_citations
 from rag.prompt import (
     STRICT_INSTRUCTION,
     SYSTEM_PROMPT,
+    WORKED_EXAMPLE,
     build_prompt,
     detect_language,
     refusal_text,
@@ -116,10 +117,10 @@ def test_build_prompt_respects_the_context_window() -> None:
         count_tokens=count,
         max_context_tokens=2000,
         passage_tokens=500,
-        context_window=300,
+        context_window=450,
         reserve_tokens=100,
     )
-    assert plan.prompt_tokens <= 300 - 100
+    assert plan.prompt_tokens <= 450 - 100
 
 
 def test_build_prompt_layout_system_first_then_history_then_sources() -> None:
@@ -173,7 +174,7 @@ def test_history_dropped_oldest_first_when_it_leaves_no_room() -> None:
         reserve_tokens=100,
     )
     assert plan.documents
-    kept = [m.text for m in plan.messages if isinstance(m, HumanMessage)][:-1]
+    kept = [m.text for m in plan.messages if isinstance(m, HumanMessage)][len(WORKED_EXAMPLE) : -1]
     assert kept == [user for user, _ in history[len(history) - len(kept) :]]
 
 
