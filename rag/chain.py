@@ -44,6 +44,7 @@ from rag.citations import (
 from rag.followup import QAInput, is_follow_up, parse_input, standalone_query
 from rag.grounding import content_left, degeneracy, unsupported_claims
 from rag.prompt import (
+    STRICT_INSTRUCTION,
     Language,
     PromptPlan,
     TokenCounter,
@@ -259,7 +260,9 @@ class QAChain(Runnable[QAInput, Answer]):
             )
             answer, cited = resolve_citations(retry.text, len(sources))
             answer = answer.strip()
-            failed = not is_refusal(answer) and degeneracy(answer, plan.passages, names, question)
+            # Restating the stricter instruction is an echo too.
+            asked = f"{question} {STRICT_INSTRUCTION[language]}"
+            failed = not is_refusal(answer) and degeneracy(answer, plan.passages, names, asked)
             mode = "extractive" if failed else "retried"
         if not usage["prompt_tokens"]:
             usage["prompt_tokens"] = plan.prompt_tokens

@@ -87,7 +87,8 @@ def best_quote(passage: str, question: str, answer: str = "", *, informative: bo
         return None
     question_terms = content_terms(question)
     answer_terms = content_terms(_strip_markers(answer))
-    answer_numbers = _numbers(_strip_markers(answer)) - _numbers(question)
+    question_numbers = _numbers(question)
+    answer_numbers = _numbers(_strip_markers(answer)) - question_numbers
     best: Quote | None = None
     for index, (start, end) in enumerate(spans):
         sentence = passage[start:end]
@@ -95,7 +96,7 @@ def best_quote(passage: str, question: str, answer: str = "", *, informative: bo
             continue  # a header names the columns; the rows under it hold the facts
         header = _table_header(passage, start) if "|" in sentence else None
         scored = f"{header}\n{sentence}" if header else sentence
-        if informative and _uninformative(sentence, question_terms):
+        if informative and _uninformative(sentence, question_terms, question_numbers):
             continue
         score = _score(scored, question_terms, answer_terms, answer_numbers)
         if score > 0 and (best is None or score > best.score):
@@ -104,9 +105,11 @@ def best_quote(passage: str, question: str, answer: str = "", *, informative: bo
     return best
 
 
-def _uninformative(sentence: str, question_terms: set[str]) -> bool:
+def _uninformative(sentence: str, question_terms: set[str], question_numbers: set[str]) -> bool:
     if sentence.rstrip("\"'”’」*` ").endswith(("?", "？")):
         return True
+    if _numbers(sentence) - question_numbers:
+        return False  # a figure the question does not hold: "| INT4 | 6 GB | 7 GB |" answers "INT4 要多少显存"
     return len(content_terms(sentence) - question_terms) < 2
 
 

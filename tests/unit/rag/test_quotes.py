@@ -62,3 +62,16 @@ def test_extractive_answer_cites_the_best_passage_and_keeps_table_headers() -> N
 
 def test_extractive_answer_none_when_no_passage_matches() -> None:
     assert extractive_answer("天气怎么样？", [GUIDE]) is None
+
+
+def test_extractive_answer_takes_the_row_with_the_figure() -> None:
+    extract = extractive_answer("INT4 最少要几 G 显存才能跑推理？", [README.split("\n", 1)[1]])
+    assert extract is not None
+    assert "| INT4 | 6 GB | 7 GB |" in extract.text
+
+
+def test_extractive_answer_skips_sentences_that_are_questions() -> None:
+    faq = "How do I start the server?\nStart the server with kb serve; it listens on port 8000."
+    extract = extractive_answer("How do I start the server?", [faq])
+    assert extract is not None
+    assert extract.text.startswith("Start the server with kb serve")
