@@ -49,6 +49,7 @@ from rag.prompt import (
     PromptPlan,
     TokenCounter,
     build_prompt,
+    content_terms,
     detect_language,
     query_coverage,
     refusal_text,
@@ -285,7 +286,9 @@ class QAChain(Runnable[QAInput, Answer]):
         elif refused:
             cited, mode = [], "refused"
         elif not cited:
-            cited = overlap_citations(answer, plan.passages)
+            # No marker: the passages whose wording it reuses; failing that (an English answer from a
+            # Chinese passage shares few words), the passage it shares most with, best-ranked on ties.
+            cited = overlap_citations(answer, plan.passages) or [_most_shared(answer, plan.passages)]
         sources = [_quoted(source, question, answer if source.n in cited else None) for source in sources]
         timings.setdefault("first_token_s", time.perf_counter() - started)
         timings["total_s"] = time.perf_counter() - started
@@ -457,6 +460,12 @@ class _Reply:
 
 
 _OPENING_CHARS = 6  # content characters (not labels, names or markers) that show a reply is an answer
+
+
+def _most_shared(answer: str, passages: Sequence[str]) -> int:
+    terms = content_terms(answer)
+    shared = [len(terms & content_terms(passage)) for passage in passages]
+    return 1 + max(range(len(passages)), key=lambda i: (shared[i], -i))
 
 
 def _opening_is_content(text: str, names: Sequence[str]) -> bool:
