@@ -220,4 +220,4 @@ def test_cli_prints_the_quote_under_the_answer() -> None:
     after_table = result.stdout[result.stdout.rindex("┘") :]
     assert "README" in after_table
     assert "“" in after_table
-    assert "INT4" in after_table.split("“", 1)[1]
+    assert re.search(r"INT4|4-bit", after_table.split("“", 1)[1])
