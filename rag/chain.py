@@ -251,20 +251,19 @@ class QAChain(Runnable[QAInput, Answer]):
         )
         answer, cited = resolve_citations(first.text, len(sources))
         answer = answer.strip()
-        degenerate = None if is_refusal(answer) else degeneracy(answer, plan.passages, names, question)
+        degenerate = first.degenerate
         mode: AnswerMode = "generated"
         if degenerate:
             logger.info("retrying reason=%s", degenerate)
             strict = self._plan(question, documents, query, history, language, strict=True)
+            # Restating the stricter instruction is an echo too.
+            asked = f"{question} {STRICT_INSTRUCTION[language]}"
             retry = yield from self._reply(
-                strict.messages, names, plan.passages, question, usage, timings, started, config, emit=not first.shown
+                strict.messages, names, plan.passages, asked, usage, timings, started, config, emit=not first.shown
             )
             answer, cited = resolve_citations(retry.text, len(sources))
             answer = answer.strip()
-            # Restating the stricter instruction is an echo too.
-            asked = f"{question} {STRICT_INSTRUCTION[language]}"
-            failed = not is_refusal(answer) and degeneracy(answer, plan.passages, names, asked)
-            mode = "extractive" if failed else "retried"
+            mode = "extractive" if retry.degenerate else "retried"
         if not usage["prompt_tokens"]:
             usage["prompt_tokens"] = plan.prompt_tokens
 
@@ -395,8 +394,9 @@ class QAChain(Runnable[QAInput, Answer]):
             if close is not None:
                 close()
         text = "".join(pieces)
-        final = resolve_citations(text, len(names))[0]
-        if emit and not shown and (is_refusal(final) or not degeneracy(final, passages, names, question)):
+        final = resolve_citations(text, len(names))[0].strip()
+        degenerate = None if is_refusal(final) else degeneracy(final, passages, names, question)
+        if emit and not shown and not degenerate:
             shown = True
         if emit and shown:
             rest = "".join(held) + markers.flush()
@@ -405,7 +405,7 @@ class QAChain(Runnable[QAInput, Answer]):
                 yield TokenEvent(text=rest)
         if not usage["completion_tokens"] and text:
             usage["completion_tokens"] = self.count_tokens(text)
-        return _Reply(text=text, shown=shown)
+        return _Reply(text=text, shown=shown, degenerate=degenerate)
 
     def _standalone_query(
         self, question: str, history: Sequence[tuple[str, str]], config: RunnableConfig | None
@@ -457,6 +457,8 @@ class _Reply:
     text: str
     shown: bool
     """Whether any of it was streamed to the caller."""
+    degenerate: str | None
+    """Why the reply is no answer (``rag.grounding.degeneracy``); None for an answer or a refusal."""
 
 
 _OPENING_CHARS = 6  # content characters (not labels, names or markers) that show a reply is an answer
