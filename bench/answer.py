@@ -173,7 +173,7 @@ class SeedBaseline:
 
 
 def run_kb(system: str, kb: Any, question: dict[str, Any]) -> Run:
-    from rag.answer import Answer
+    from kbtypes.answer import Answer
 
     answer = None
     for event in kb.ask_events(str(question["q"])):
@@ -197,7 +197,7 @@ def run_kb(system: str, kb: Any, question: dict[str, Any]) -> Run:
 
 def worker(args: argparse.Namespace) -> None:
     """Answer every question with one system; write the runs and peak RSS as JSON."""
-    from kb.knowledge_base import Workspace
+    from kb import RetrievalOptions, Workspace
     from kb.settings import Settings
 
     questions = load_questions(args.split)
@@ -209,7 +209,7 @@ def worker(args: argparse.Namespace) -> None:
     workspace = Workspace.from_settings(settings)
     kb = workspace.open("bench")
     baseline = SeedBaseline(build_corpus(args.home, args.corpus), args.home) if args.worker == "baseline" else None
-    kb.search("warm up", k=1)
+    kb.search("warm up", RetrievalOptions(k=1))
     runs: list[Run] = []
     for question in questions:
         run = baseline.run(workspace.chat_model(), question) if baseline else run_kb(args.worker, kb, question)
@@ -271,7 +271,7 @@ def main() -> None:
         return
     if not args.corpus.is_dir():
         sys.exit(f"corpus not found: {args.corpus}")
-    from kb.knowledge_base import Workspace
+    from kb import Workspace
     from kb.settings import Settings
 
     args.home.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from ingest.loaders import load_file  # noqa: E402
 from ingest.splitting import extracted_text  # noqa: E402
-from kb.knowledge_base import Workspace  # noqa: E402
+from kb import Workspace  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 from rag.embeddings import E5Embeddings  # noqa: E402
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from kb.knowledge_base import Workspace  # noqa: E402
+from kb import RetrievalOptions, Workspace  # noqa: E402
 from kb.settings import Settings  # noqa: E402
 from rag.embeddings import E5Embeddings, IdentifiedEmbeddings  # noqa: E402
 from rag.tokenize import tokenize  # noqa: E402
@@ -107,7 +107,7 @@ def main() -> None:
         started = time.perf_counter()
         report = kb.ingest(docs)
         build = time.perf_counter() - started
-        chunks = kb.store.count()
+        chunks = kb._index.store.count()
         print(f"built {chunks} chunks from {len(report.added)} files in {build:.0f}s (feature-hashing embedder)")
 
         rng = np.random.default_rng(7)
@@ -120,10 +120,10 @@ def main() -> None:
         print(f"{'mode':28s} {'p50 ms':>8s} {'p95 ms':>8s} {'max ms':>8s}   (store + BM25 + fusion, k=5)")
         one_file = sorted(kb.manifest.sources())[-1]
         for label, retriever in [
-            ("dense", kb.retriever(k=5, mode="dense")),
-            ("bm25", kb.retriever(k=5, mode="bm25")),
-            ("hybrid", kb.retriever(k=5, mode="hybrid")),
-            ("hybrid, filtered to one file", kb.retriever(k=5, mode="hybrid", source_glob=one_file)),
+            ("dense", kb.retriever(RetrievalOptions(k=5, mode="dense"))),
+            ("bm25", kb.retriever(RetrievalOptions(k=5, mode="bm25"))),
+            ("hybrid", kb.retriever(RetrievalOptions(k=5, mode="hybrid"))),
+            ("hybrid, filtered to one file", kb.retriever(RetrievalOptions(k=5, mode="hybrid", source_glob=one_file))),
         ]:
             retriever.invoke(queries[0])
             times = []
@@ -145,17 +145,17 @@ def main() -> None:
 
         target = sorted(kb.manifest.records())[0]
         size = len(kb.manifest.get(target).chunk_ids)  # type: ignore[union-attr]
-        probe = next(q for q in queries if kb.search(q, k=1, mode="dense")[0].source == target)
+        probe = next(q for q in queries if kb.search(q, RetrievalOptions(k=1, mode="dense"))[0].source == target)
         t = time.perf_counter()
         kb.remove(target)
         visible = time.perf_counter() - t
-        leaked = [hit for mode in ("dense", "bm25", "hybrid") for hit in kb.search(probe, k=5, mode=mode)  # type: ignore[arg-type]
+        leaked = [hit for mode in ("dense", "bm25", "hybrid") for hit in kb.search(probe, RetrievalOptions(k=5, mode=mode))  # type: ignore[arg-type]
                   if hit.source == target]
         print(f"remove one file ({size} chunks): gone from search in {visible:.2f}s "
               f"(manifest + BM25 + hide; removed file's chunks in results right after: {len(leaked)})")
-        retriever = kb.retriever(k=5, mode="hybrid")
+        retriever = kb.retriever(RetrievalOptions(k=5, mode="hybrid"))
         during: list[float] = []
-        while kb.store.hidden_count:
+        while kb._index.store.hidden_count:
             q = time.perf_counter()
             retriever.invoke(queries[len(during) % len(queries)])
             during.append((time.perf_counter() - q) * 1000)
@@ -164,7 +164,7 @@ def main() -> None:
         print(f"  its rows purged from Chroma in the background after {purged:.2f}s; "
               f"{len(during)} hybrid queries meanwhile: p50={statistics.median(during or [0]):.1f} ms "
               f"p95={percentile(during or [0], 95):.1f} ms")
-        print(f"chunks left: {kb.store.count()}  lexical: {len(kb.lexical)}")
+        print(f"chunks left: {kb._index.store.count()}  lexical: {len(kb._index.lexical)}")
         print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
         workspace.close()
 

@@ -20,7 +20,7 @@ from lxml import etree
 
 from ingest.blocks import BlockBuilder
 from ingest.tables import table_text
-from kb.errors import IngestError
+from kbtypes.errors import IngestError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

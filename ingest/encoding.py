@@ -6,7 +6,7 @@ import codecs
 import logging
 import re
 
-from kb.errors import IngestError
+from kbtypes.errors import IngestError
 
 __all__ = ["decode_text", "declared_html_charset"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest.docx_reader import read_docx
-from kb.errors import IngestError
+from kbtypes.errors import IngestError
 
 if TYPE_CHECKING:
     from langchain_core.documents import Document

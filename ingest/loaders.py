@@ -21,7 +21,7 @@ from ingest.legacy_office import read_doc
 from ingest.pdf_reader import read_pdf
 from ingest.tables import table_text
 from ingest.unstructured_reader import UNSTRUCTURED_SUFFIXES, read_with_unstructured
-from kb.errors import IngestError, UnsupportedFileType
+from kbtypes.errors import IngestError, UnsupportedFileType
 
 if TYPE_CHECKING:
     from pathlib import Path

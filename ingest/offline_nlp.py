@@ -20,27 +20,15 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from spacy.language import Language
 
-__all__ = ["OFFLINE_ENVIRONMENT", "blank_sentence_pipeline", "ensure_offline_nlp"]
+__all__ = ["blank_sentence_pipeline", "ensure_offline_nlp"]
 
 logger = logging.getLogger(__name__)
-
-#: Environment defaults that stop libraries from phoning home (set with ``setdefault`` so an
-#: operator can still override them).
-OFFLINE_ENVIRONMENT: Final[dict[str, str]] = {
-    "HF_HUB_OFFLINE": "1",
-    "ANONYMIZED_TELEMETRY": "False",
-    "DO_NOT_TRACK": "1",
-    "SCARF_NO_ANALYTICS": "true",
-    # unstructured prints an advertising banner to stdout on first partition otherwise.
-    "UNSTRUCTURED_DISABLE_NOTICE": "1",
-}
 
 _lock = threading.Lock()
 _applied = False
@@ -59,9 +47,9 @@ def blank_sentence_pipeline() -> Language:
 def ensure_offline_nlp() -> None:
     """Prepare ``unstructured`` for offline use; safe to call any number of times.
 
-    Sets the telemetry/offline environment defaults *before* ``unstructured`` is first imported
-    (its package import sends an analytics ping unless opted out), then points its spaCy loader
-    at :func:`blank_sentence_pipeline`.
+    Points its spaCy loader at :func:`blank_sentence_pipeline`. The entry points set the offline
+    environment (``kb.offline``) before ``unstructured`` is first imported: its package import sends an
+    analytics ping unless opted out.
     """
     global _applied
     if _applied:
@@ -69,9 +57,6 @@ def ensure_offline_nlp() -> None:
     with _lock:
         if _applied:
             return
-        for key, value in OFFLINE_ENVIRONMENT.items():
-            os.environ.setdefault(key, value)
-
         import unstructured.nlp.tokenize as unstructured_tokenize
 
         # ``_get_nlp`` is looked up as a module global by ``_run_pipeline`` on every call, so

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from langchain_core.documents import Document
 
 from ingest.reasons import one_line_reason
-from kb.errors import IngestError
+from kbtypes.errors import IngestError
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -1,4 +1,4 @@
-"""Incremental ingest: files in, chunks with stable ids out to the vector store and the lexical index.
+"""Incremental ingest: files in, chunks with stable ids out to the index (``ingest.protocols.ChunkIndex``).
 
 Unchanged files cost one ``stat``; changed files are re-chunked and only chunk texts that no store holds
 yet are embedded; files gone from the folder leave the index. The manifest brackets every write (see
@@ -8,142 +8,27 @@ manifest owns, so a crash or Ctrl-C at any moment converges on the next run.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
 
+from ingest.identity import chunk_id, content_hash, file_sha256
 from ingest.loaders import load_file
 from ingest.manifest import FileRecord, Manifest
+from ingest.protocols import ChunkIndex, IngestProgress
 from ingest.splitting import split_blocks
-from kb.errors import IngestError
+from kbtypes.errors import IngestError
+from kbtypes.results import FileFailure, IngestReport
 
-__all__ = [
-    "ChunkStore",
-    "FileFailure",
-    "IngestProgress",
-    "IngestReport",
-    "Ingestor",
-    "LexicalStore",
-    "chunk_id",
-    "content_hash",
-]
+__all__ = ["Ingestor"]
 
 logger = logging.getLogger(__name__)
-
-_HASH_BLOCK = 1 << 20
-
-
-class ChunkStore(Protocol):
-    """Where chunks and their vectors live (``rag.store.ChromaChunkStore``)."""
-
-    def upsert(
-        self,
-        ids: Sequence[str],
-        texts: Sequence[str],
-        metadatas: Sequence[Mapping[str, Any]],
-        vectors: Sequence[Sequence[float]],
-    ) -> None:
-        """Insert or replace chunks by id."""
-
-    def delete(self, ids: Sequence[str]) -> None:
-        """Remove chunks; unknown ids are ignored."""
-
-    def hide(self, ids: Iterable[str]) -> None:
-        """Keep chunks out of searches until they are deleted."""
-
-    def unhide(self, ids: Iterable[str]) -> None:
-        """Forget that chunks were hidden (they have been deleted)."""
-
-    def vectors_by_content_hash(self, hashes: Sequence[str]) -> dict[str, list[float]]:
-        """Vectors already stored for chunk texts with these content hashes."""
-
-    def all_ids(self) -> set[str]:
-        """Every chunk id in the store."""
-
-    def texts(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-        """Text and metadata of stored chunks, by id."""
-
-
-class LexicalStore(Protocol):
-    """The keyword index kept in step with the vector store (``rag.lexical.LexicalIndex``)."""
-
-    def upsert(self, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[Mapping[str, Any]]) -> None:
-        """Insert or replace documents by id."""
-
-    def delete(self, ids: Iterable[str]) -> None:
-        """Remove documents; unknown ids are ignored."""
-
-    def ids(self) -> set[str]:
-        """Every indexed id."""
-
-    def save(self) -> None:
-        """Persist atomically."""
-
-
-@dataclass(frozen=True)
-class FileFailure:
-    """A file that could not be indexed, and why (one line)."""
-
-    source: str
-    reason: str
-
-
-@dataclass
-class IngestReport:
-    """What one ingest run did."""
-
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    failed: list[FileFailure] = field(default_factory=list)
-    chunks_written: int = 0
-    chunks_deleted: int = 0
-    chunks_embedded: int = 0
-    recovered: bool = False
-    seconds: float = 0.0
-    embed_seconds: float = 0.0
-
-
-class IngestProgress(Protocol):
-    """Receives progress so a front end can draw a bar; the library itself never prints."""
-
-    def start(self, files: int) -> None:
-        """Ingest is about to look at this many files."""
-
-    def file_done(self, source: str, chunks: int) -> None:
-        """One file finished (indexed, unchanged, or failed)."""
-
-
-def content_hash(text: str) -> str:
-    """Hash of a chunk's text: identical texts share one embedding across files and runs."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def chunk_id(source: str, text_hash: str, occurrence: int) -> str:
-    """Stable id of a chunk.
-
-    Built from the source, the text and the how-manyth repeat of that text in the file, not the chunk's
-    position, so editing the start of a file keeps the ids (and the stored vectors) of untouched chunks.
-    """
-    return hashlib.sha256(f"{source}\x00{text_hash}\x00{occurrence}".encode()).hexdigest()[:32]
-
-
-def file_sha256(path: Path) -> str:
-    """Content hash of a file, read in blocks so large files stay out of memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -166,15 +51,13 @@ class _Prepared:
 
 
 class Ingestor:
-    """Runs incremental ingest for one knowledge base over ready-made stores and an embedder."""
+    """Runs incremental ingest for one knowledge base: scans, loads and chunks files, and writes them to ``index``."""
 
     def __init__(
         self,
         *,
         manifest: Manifest,
-        store: ChunkStore,
-        lexical: LexicalStore,
-        embeddings: Embeddings,
+        index: ChunkIndex,
         chunk_size: int,
         chunk_overlap: int,
         batch_size: int = 32,
@@ -183,17 +66,13 @@ class Ingestor:
 
         Args:
             manifest: the knowledge base's manifest.
-            store: vector store for chunks.
-            lexical: keyword index kept in step with the store.
-            embeddings: passage embedder.
+            index: where chunks are embedded and written.
             chunk_size: maximum chunk length in characters.
             chunk_overlap: characters shared by neighbouring chunks.
             batch_size: chunks embedded and written per step; a step is also the unit of crash recovery.
         """
         self.manifest = manifest
-        self.store = store
-        self.lexical = lexical
-        self.embeddings = embeddings
+        self.index = index
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.batch_size = batch_size
@@ -233,7 +112,7 @@ class Ingestor:
         report.chunks_deleted += self.purge()
         interrupted = self.manifest.interrupted()
         # A kill between a store write and the lexical save leaves the two out of step with no pending row.
-        needs_sweep = bool(interrupted) or self.lexical.ids() != self.manifest.owned_ids()
+        needs_sweep = bool(interrupted) or not self.index.in_step(self.manifest.owned_ids())
         report.recovered = needs_sweep
         if needs_sweep:
             logger.warning("recovering interrupted ingest files=%d", len(interrupted))
@@ -272,7 +151,7 @@ class Ingestor:
             if needs_sweep:
                 self._sweep(report)
         finally:
-            self.lexical.save()
+            self.index.save()
         report.chunks_deleted += self.purge()
         report.seconds = time.perf_counter() - started
         logger.info(
@@ -298,7 +177,7 @@ class Ingestor:
         if record is None:
             return False
         self._remove(record)
-        self.lexical.save()
+        self.index.save()
         return True
 
     def hide_retired(self) -> int:
@@ -308,9 +187,8 @@ class Ingestor:
         """
         retired = self.manifest.retired_ids()
         if retired:
-            self.store.hide(retired)
-            self.lexical.delete(retired)
-            self.lexical.save()
+            self.index.hide(retired)
+            self.index.save()
         return len(retired)
 
     def purge(self, *, batch_size: int = 2000, limit: int | None = None) -> int:
@@ -322,9 +200,8 @@ class Ingestor:
         retired = self.manifest.retired_ids(limit)
         for start in range(0, len(retired), batch_size):
             part = retired[start : start + batch_size]
-            self.store.delete(part)
+            self.index.purge(part)
             self.manifest.release(part)
-            self.store.unhide(part)
         if retired:
             logger.info("purged chunks=%d", len(retired))
         return len(retired)
@@ -333,7 +210,7 @@ class Ingestor:
         """Make both stores hold exactly the manifest's chunks (after a crash, or on demand)."""
         report = IngestReport()
         self._sweep(report)
-        self.lexical.save()
+        self.index.save()
         return report
 
     # -- scanning ---------------------------------------------------------------------------------
@@ -431,18 +308,14 @@ class Ingestor:
                 sha256=item.sha256, pending_ids=item.ids,
             )
             fresh = [i for i, chunk in enumerate(item.ids) if chunk not in old_ids]
-            if fresh:
-                self.store.upsert(
-                    [item.ids[i] for i in fresh],
-                    [item.texts[i] for i in fresh],
-                    [item.metadatas[i] for i in fresh],
-                    [vectors[item.hashes[i]] for i in fresh],
-                )
-                self.lexical.upsert(
-                    [item.ids[i] for i in fresh], [item.texts[i] for i in fresh], [item.metadatas[i] for i in fresh]
-                )
+            self.index.upsert(
+                [item.ids[i] for i in fresh],
+                [item.texts[i] for i in fresh],
+                [item.metadatas[i] for i in fresh],
+                [vectors[item.hashes[i]] for i in fresh],
+            )
             stale = sorted(old_ids - set(item.ids))
-            self._delete_ids(stale)
+            self.index.delete(stale)
             self.manifest.commit(
                 candidate.source, root=root_key, size=candidate.size, mtime_ns=candidate.mtime_ns,
                 sha256=item.sha256, chunk_ids=item.ids,
@@ -455,53 +328,27 @@ class Ingestor:
             if progress:
                 progress.file_done(candidate.source, len(item.ids))
 
-    def _vectors_for(self, batch: list[_Prepared], report: IngestReport) -> dict[str, list[float]]:
-        """One vector per distinct chunk text: reuse stored ones, embed only texts never seen."""
+    def _vectors_for(self, batch: list[_Prepared], report: IngestReport) -> Mapping[str, Sequence[float]]:
         text_by_hash: dict[str, str] = {}
         for item in batch:
             text_by_hash.update(zip(item.hashes, item.texts, strict=True))
-        vectors = self.store.vectors_by_content_hash(list(text_by_hash))
-        missing = [h for h in text_by_hash if h not in vectors]
-        if missing:
-            started = time.perf_counter()
-            embedded = self.embeddings.embed_documents([text_by_hash[h] for h in missing])
-            report.embed_seconds += time.perf_counter() - started
-            vectors.update(zip(missing, embedded, strict=True))
-            report.chunks_embedded += len(missing)
-        return vectors
-
-    def _delete_ids(self, ids: list[str]) -> None:
-        if ids:
-            self.store.delete(ids)
-            self.lexical.delete(ids)
+        embedded = self.index.embed(text_by_hash)
+        report.chunks_embedded += embedded.embedded
+        report.embed_seconds += embedded.seconds
+        return embedded.vectors
 
     def _remove(self, record: FileRecord) -> None:
         retired = self.manifest.retire(record.source)
-        self.store.hide(retired)
-        self.lexical.delete(retired)
+        self.index.hide(retired)
         logger.info("removed source=%s chunks=%d", record.source, len(record.chunk_ids))
 
     def _sweep(self, report: IngestReport) -> None:
         """Delete what no committed file owns; restore lexical entries the last crash lost."""
         report.chunks_deleted += self.purge()
-        owned = self.manifest.owned_ids()
-        orphans = sorted(self.store.all_ids() - owned)
-        if orphans:
-            self.store.delete(orphans)
-        lexical_ids = self.lexical.ids()
-        lexical_orphans = lexical_ids - owned
-        if lexical_orphans:
-            self.lexical.delete(lexical_orphans)
-        lexical_missing = sorted(owned - lexical_ids)
-        if lexical_missing:
-            found = self.store.texts(lexical_missing)
-            self.lexical.upsert(list(found), [t for t, _ in found.values()], [m for _, m in found.values()])
+        report.chunks_deleted += self.index.sweep(self.manifest.owned_ids())
         for record in self.manifest.interrupted():
             # Its chunks were just swept; the next run re-indexes it from disk.
             self.manifest.remove(record.source)
-        report.chunks_deleted += len(orphans)
-        logger.info("sweep orphans=%d lexical_orphans=%d lexical_restored=%d", len(orphans),
-                    len(lexical_orphans), len(lexical_missing))
 
 
 def _chunk_metadata(chunk: Document, candidate: _Candidate, index: int, text_hash: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -11,7 +11,7 @@ from ingest.encoding import declared_html_charset, decode_text
 from ingest.offline_nlp import ensure_offline_nlp
 from ingest.reasons import one_line_reason
 from ingest.tables import html_table_text
-from kb.errors import IngestError
+from kbtypes.errors import IngestError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -37,12 +37,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
+from kbtypes.retrieval import RetrievalOptions
 
 if TYPE_CHECKING:
     from kb.knowledge_base import KnowledgeBase
-    from kb.results import SearchHit
-    from rag.retrievers import RetrievalMode
+    from kbtypes.results import SearchHit
+    from kbtypes.retrieval import RetrievalMode
 
 __all__ = ["CaseResult", "EvalCase", "EvalReport", "evaluate", "facts_found", "load_cases", "percentile"]
 
@@ -237,7 +238,7 @@ def _score_case(
     kb: KnowledgeBase, case: EvalCase, *, mode: RetrievalMode, k: int, answers: bool
 ) -> CaseResult:
     started = time.perf_counter()
-    hits = kb.search(case.q, k=k, mode=mode)
+    hits = kb.search(case.q, RetrievalOptions(k=k, mode=mode))
     search_ms = (time.perf_counter() - started) * 1000.0
     source_rank, passage_rank = _ranks(case, hits) if case.answerable else (None, None)
     failures: list[str] = []
@@ -262,7 +263,7 @@ def _score_case(
 def _answer_case(kb: KnowledgeBase, result: CaseResult, *, mode: RetrievalMode, k: int) -> None:
     case = result.case
     started = time.perf_counter()
-    reply = kb.ask(case.q, k=k, mode=mode)
+    reply = kb.ask(case.q, options=RetrievalOptions(k=k, mode=mode))
     result.answer_ms = (time.perf_counter() - started) * 1000.0
     result.answer = reply.answer
     result.refused = bool(reply.refused)
@@ -320,7 +321,7 @@ def evaluate(
         raise ConfigError("no evaluation cases given")
     # One untimed search first: the embedder's and the store's first call load and warm up (seconds), and
     # the latency columns are meant to show steady-state queries.
-    kb.search(cases[0].q, k=k, mode=mode)
+    kb.search(cases[0].q, RetrievalOptions(k=k, mode=mode))
     results = [_score_case(kb, case, mode=mode, k=k, answers=answers) for case in cases]
     scored = [r for r in results if r.case.answerable]
     source_ranks = [r.source_rank for r in scored]

@@ -2,18 +2,13 @@
 
 Pipeline for one question:
 
-1. **Standalone query.** With history, a short follow-up ("那 INT8 呢？") is turned into a query that
-   stands alone. The default, ``rewrite="concat"``, prefixes the previous user turn: it costs nothing,
-   and with e5 the previous turn's topic dominates the vector the way it should. ``rewrite="llm"``
-   asks the chat model for a rewrite instead (tiny prompt, at most 40 tokens): on a CPU that is a
-   second model call, about as long as the answer's own prompt evaluation, so it is opt-in.
+1. **Standalone query.** With history, a short follow-up ("那 INT8 呢？") becomes a query that stands
+   alone: ``rewrite="concat"`` (default, free) prefixes the previous user turn; ``rewrite="llm"`` asks
+   the chat model, a second model call on a CPU, so it is opt-in (``rag.followup``).
 2. **Retrieve and gate.** A passage counts as evidence when its cosine similarity reaches
-   ``score_threshold``, or comes within ``lexical_margin`` of it while containing at least
-   ``min_query_coverage`` of the query's content terms (e5 similarities are compressed, and on the
-   ChatGLM docs unrelated Chinese questions reach 0.86 while a few answerable English ones score 0.85
-   with most of their words in the passage). Passages far below the best one (``relative_margin``) are
-   dropped too. No evidence means a fixed refusal in the question's language, and the model is never
-   called.
+   ``answer_threshold``, or comes close to it with the query's words in it or in another language
+   (``rag.evidence``). No evidence means a fixed refusal in the question's language, and the model is
+   never called.
 3. **Prompt** (``rag.prompt.build_prompt``): few, short, best-first passages under a token budget.
 4. **Generate** with streaming; ``[n]`` markers pointing at nothing are removed as they stream.
 5. **Answer**: cited sources, refusal detection, usage and timings.
@@ -24,37 +19,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import get_config_list
 
-from kb.errors import ConfigError
-from rag.answer import Answer, AnswerEvent, AnswerMode, Source, SourcesEvent, TokenEvent
-from rag.citations import (
-    MarkerFilter,
-    drop_loop,
-    is_looping,
-    is_refusal,
-    overlap_citations,
-    resolve_citations,
-)
-from rag.followup import QAInput, is_follow_up, parse_input, standalone_query
-from rag.grounding import content_left, degeneracy, unsupported_claims
-from rag.prompt import (
-    STRICT_INSTRUCTION,
-    Language,
-    PromptPlan,
-    TokenCounter,
-    build_prompt,
-    content_terms,
-    detect_language,
-    query_coverage,
-    refusal_text,
-)
-from rag.quotes import best_quote, extractive_answer
+from kbtypes.answer import Answer, AnswerEvent, AnswerMode, SourcesEvent, TokenEvent
+from kbtypes.errors import ConfigError
+from rag.citations import is_refusal, most_shared_passage, overlap_citations, resolve_citations
+from rag.evidence import EvidenceGate
+from rag.followup import QAInput, is_follow_up, parse_input, rewrite_with_model, standalone_query
+from rag.grounding import unsupported_claims
+from rag.language import Language, detect_language, estimate_tokens
+from rag.llms import counts_tokens_locally
+from rag.prompt import STRICT_INSTRUCTION, PromptPlan, TokenCounter, build_prompt, refusal_text
+from rag.quotes import extractive_answer, quoted_source, source_from_document
+from rag.replies import stream_reply
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import CallbackManagerForChainRun
@@ -69,12 +49,6 @@ logger = logging.getLogger(__name__)
 
 RewriteMode = Literal["concat", "llm", "none"]
 
-_LOOP_WINDOW = 200  # streamed pieces looked at for a loop (a piece is usually one token)
-_REWRITE_MAX_TOKENS = 40
-_REWRITE_PROMPT = (
-    "Rewrite the last question so that it can be understood without the conversation. "
-    "Reply with the rewritten question only, in the same language."
-)
 
 
 class QAChain(Runnable[QAInput, Answer]):
@@ -87,7 +61,7 @@ class QAChain(Runnable[QAInput, Answer]):
     Example:
         .. code-block:: python
 
-            chain = make_qa_chain(kb.retriever(), kb.chat_model(), score_threshold=0.83)
+            chain = make_qa_chain(kb.retriever(), kb.chat_model(), answer_threshold=0.83)
             answer = chain.invoke({"question": "ChatGLM-6B 需要多少显存？", "history": []})
             answer.answer, [s.source for s in answer.sources if s.cited]
     """
@@ -99,12 +73,7 @@ class QAChain(Runnable[QAInput, Answer]):
         *,
         max_context_tokens: int,
         passage_tokens: int,
-        max_sources: int,
-        score_threshold: float,
-        lexical_margin: float,
-        min_query_coverage: float,
-        relative_margin: float,
-        cross_language_margin: float,
+        gate: EvidenceGate,
         min_quote_coverage: float,
         context_window: int,
         max_answer_tokens: int,
@@ -117,20 +86,13 @@ class QAChain(Runnable[QAInput, Answer]):
         self.llm = llm
         self.max_context_tokens = max_context_tokens
         self.passage_tokens = passage_tokens
-        self.max_sources = max_sources
-        self.score_threshold = score_threshold
-        self.lexical_margin = lexical_margin
-        self.min_query_coverage = min_query_coverage
-        self.relative_margin = relative_margin
-        self.cross_language_margin = cross_language_margin
+        self.gate = gate
         self.min_quote_coverage = min_quote_coverage
         self.context_window = context_window
         self.max_answer_tokens = max_answer_tokens
         self.history_turns = history_turns
         self.rewrite = rewrite
         self.count_tokens = count_tokens
-
-    # -- Runnable interface -----------------------------------------------------------------------
 
     def invoke(self, input: QAInput, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
         """Answer one question.
@@ -197,8 +159,6 @@ class QAChain(Runnable[QAInput, Answer]):
             configs.append(one)
         return super().batch(inputs, configs, return_exceptions=return_exceptions, **kwargs)
 
-    # -- the pipeline -----------------------------------------------------------------------------
-
     def events(
         self, input: QAInput, *, config: RunnableConfig | None = None
     ) -> Generator[AnswerEvent, None, None]:
@@ -220,7 +180,7 @@ class QAChain(Runnable[QAInput, Answer]):
 
         query = self._standalone_query(question, history, config)
         timings["rewrite_s"] = time.perf_counter() - started
-        documents = self._select(query, self.retriever.invoke(query, config=config))
+        documents = self.gate.select(query, self.retriever.invoke(query, config=config))
         timings["retrieve_s"] = time.perf_counter() - started - timings["rewrite_s"]
 
         if not documents:
@@ -241,13 +201,14 @@ class QAChain(Runnable[QAInput, Answer]):
             return
 
         plan = self._plan(question, documents, query, history, language)
-        sources = [_source(n, doc) for n, doc in enumerate(plan.documents, start=1)]
+        sources = [source_from_document(n, doc) for n, doc in enumerate(plan.documents, start=1)]
         yield SourcesEvent(sources=sources)
 
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
         names = [source.source for source in sources]
-        first = yield from self._reply(
-            plan.messages, names, plan.passages, question, usage, timings, started, config
+        first = yield from stream_reply(
+            self.llm, plan.messages, names, plan.passages, question, usage, timings, started, config,
+            count_tokens=self.count_tokens,
         )
         answer, cited = resolve_citations(first.text, len(sources))
         answer = answer.strip()
@@ -258,8 +219,9 @@ class QAChain(Runnable[QAInput, Answer]):
             strict = self._plan(question, documents, query, history, language, strict=True)
             # Restating the stricter instruction is an echo too.
             asked = f"{question} {STRICT_INSTRUCTION[language]}"
-            retry = yield from self._reply(
-                strict.messages, names, plan.passages, asked, usage, timings, started, config, emit=not first.shown
+            retry = yield from stream_reply(
+                self.llm, strict.messages, names, plan.passages, asked, usage, timings, started, config,
+                count_tokens=self.count_tokens, emit=not first.shown,
             )
             answer, cited = resolve_citations(retry.text, len(sources))
             answer = answer.strip()
@@ -287,8 +249,8 @@ class QAChain(Runnable[QAInput, Answer]):
         elif not cited:
             # No marker: the passages whose wording it reuses; failing that (an English answer from a
             # Chinese passage shares few words), the passage it shares most with, best-ranked on ties.
-            cited = overlap_citations(answer, plan.passages) or [_most_shared(answer, plan.passages)]
-        sources = [_quoted(source, question, answer if source.n in cited else None) for source in sources]
+            cited = overlap_citations(answer, plan.passages) or [most_shared_passage(answer, plan.passages)]
+        sources = [quoted_source(source, question, answer if source.n in cited else None) for source in sources]
         timings.setdefault("first_token_s", time.perf_counter() - started)
         timings["total_s"] = time.perf_counter() - started
         logger.info(
@@ -340,73 +302,6 @@ class QAChain(Runnable[QAInput, Answer]):
             strict=strict,
         )
 
-    def _reply(
-        self,
-        messages: list[BaseMessage],
-        names: Sequence[str],
-        passages: Sequence[str],
-        question: str,
-        usage: dict[str, int],
-        timings: dict[str, float],
-        started: float,
-        config: RunnableConfig | None,
-        *,
-        emit: bool = True,
-    ) -> Generator[TokenEvent, None, _Reply]:
-        """Stream one model reply as ``TokenEvent``s; the opening is held back until it is clearly no label list.
-
-        A reply that is degenerate from its first words (source labels, file names, markers) is thus never
-        shown, and the stricter retry can stream in its place.
-        """
-        pieces: list[str] = []
-        markers = MarkerFilter(len(names))
-        held: list[str] = []
-        shown = False
-        stream = self.llm.stream(messages, config=config)
-        try:
-            for chunk in stream:
-                if chunk.usage_metadata:
-                    usage["prompt_tokens"] += chunk.usage_metadata.get("input_tokens", 0)
-                    usage["completion_tokens"] += chunk.usage_metadata.get("output_tokens", 0)
-                    details = chunk.usage_metadata.get("input_token_details") or {}
-                    if "cache_read" in details:
-                        usage["cached_prompt_tokens"] = usage.get("cached_prompt_tokens", 0) + details["cache_read"]
-                if not chunk.text:
-                    continue
-                pieces.append(chunk.text)
-                if is_looping("".join(pieces[-_LOOP_WINDOW:])):
-                    logger.info("stopped generation reason=repetition")
-                    pieces = [drop_loop("".join(pieces))]
-                    break
-                if not emit:
-                    continue
-                if visible := markers.feed(chunk.text):
-                    held.append(visible)
-                if not shown and _opening_is_content("".join(held), names):
-                    shown = True
-                if shown and held:
-                    timings.setdefault("first_token_s", time.perf_counter() - started)
-                    yield TokenEvent(text="".join(held))
-                    held = []
-        finally:
-            # Reached on GeneratorExit too: closing the model's stream stops its generation.
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()
-        text = "".join(pieces)
-        final = resolve_citations(text, len(names))[0].strip()
-        degenerate = None if is_refusal(final) else degeneracy(final, passages, names, question)
-        if emit and not shown and not degenerate:
-            shown = True
-        if emit and shown:
-            rest = "".join(held) + markers.flush()
-            if rest:
-                timings.setdefault("first_token_s", time.perf_counter() - started)
-                yield TokenEvent(text=rest)
-        if not usage["completion_tokens"] and text:
-            usage["completion_tokens"] = self.count_tokens(text)
-        return _Reply(text=text, shown=shown, degenerate=degenerate)
-
     def _standalone_query(
         self, question: str, history: Sequence[tuple[str, str]], config: RunnableConfig | None
     ) -> str:
@@ -414,104 +309,7 @@ class QAChain(Runnable[QAInput, Answer]):
             return question
         if self.rewrite == "concat" or not is_follow_up(question, detect_language(question)):
             return standalone_query(question, history)
-        transcript = "\n".join(f"User: {user}\nAssistant: {reply[:200]}" for user, reply in history[-2:])
-        messages = [
-            SystemMessage(_REWRITE_PROMPT),
-            HumanMessage(f"{transcript}\nUser: {question}\nRewritten:"),
-        ]
-        reply = self.llm.invoke(messages, config=config, max_tokens=_REWRITE_MAX_TOKENS, stop=["\n"])
-        rewritten = reply.text.strip().strip("\"'“”")
-        logger.debug("rewrote question=%r query=%r", question, rewritten)
-        return rewritten or standalone_query(question, history)
-
-    def _select(self, query: str, documents: Sequence[Document]) -> list[Document]:
-        """Documents that count as evidence, best first, at most ``max_sources``.
-
-        Documents without a ``score`` in their metadata (retrievers other than ``KbRetriever``) pass.
-        """
-        kept: list[tuple[Document, float | None]] = []
-        language = detect_language(query)
-        for doc in documents:
-            score = _score(doc)
-            crosses = detect_language(doc.page_content) != language
-            if (
-                score is None
-                or score >= self.score_threshold
-                or (crosses and score >= self.score_threshold - self.cross_language_margin)
-                or (
-                    score >= self.score_threshold - self.lexical_margin
-                    and query_coverage(query, doc.page_content) >= self.min_query_coverage
-                )
-            ):
-                kept.append((doc, score))
-        best = max((score for _, score in kept if score is not None), default=None)
-        if best is not None:
-            kept = [
-                (doc, score) for doc, score in kept if score is None or score >= best - self.relative_margin
-            ]
-        return [doc for doc, _ in kept[: self.max_sources]]
-
-
-@dataclass(frozen=True)
-class _Reply:
-    text: str
-    shown: bool
-    """Whether any of it was streamed to the caller."""
-    degenerate: str | None
-    """Why the reply is no answer (``rag.grounding.degeneracy``); None for an answer or a refusal."""
-
-
-_OPENING_CHARS = 6  # content characters (not labels, names or markers) that show a reply is an answer
-
-
-def _most_shared(answer: str, passages: Sequence[str]) -> int:
-    terms = content_terms(answer)
-    shared = [len(terms & content_terms(passage)) for passage in passages]
-    return 1 + max(range(len(passages)), key=lambda i: (shared[i], -i))
-
-
-def _opening_is_content(text: str, names: Sequence[str]) -> bool:
-    return len(content_left(text, names)) >= _OPENING_CHARS
-
-
-def _quoted(source: Source, question: str, answer: str | None) -> Source:
-    """``source`` marked cited (when ``answer`` is given) with the sentence that supports the answer."""
-    if answer is None:
-        return source.model_copy(update={"cited": False})
-    quote = best_quote(source.text, question, answer)
-    if quote is None:
-        return source.model_copy(update={"cited": True})
-    offset = source.chunk_start
-    return source.model_copy(
-        update={
-            "cited": True,
-            "quote": quote.text,
-            "quote_start": quote.start,
-            "quote_end": quote.end,
-            "document_quote_start": None if offset is None else offset + quote.start,
-            "document_quote_end": None if offset is None else offset + quote.end,
-        }
-    )
-
-
-def _score(doc: Document) -> float | None:
-    value = doc.metadata.get("score")
-    return None if value is None else float(value)
-
-
-def _source(n: int, doc: Document) -> Source:
-    metadata = doc.metadata
-    page = metadata.get("page")
-    return Source(
-        n=n,
-        source=str(metadata.get("source", "")),
-        page=None if page is None else int(page),
-        chunk_id=str(metadata.get("id") or doc.id or ""),
-        score=float(metadata.get("score") or 0.0),
-        text=doc.page_content,
-        chunk_start=None if metadata.get("start") is None else int(metadata["start"]),
-    )
-
+        return rewrite_with_model(self.llm, question, history, config)
 
 def make_qa_chain(
     retriever: BaseRetriever,
@@ -520,7 +318,7 @@ def make_qa_chain(
     max_context_tokens: int = 360,
     passage_tokens: int = 150,
     max_sources: int = 3,
-    score_threshold: float = 0.0,
+    answer_threshold: float = 0.0,
     lexical_margin: float = 0.045,
     min_query_coverage: float = 0.5,
     relative_margin: float = 0.05,
@@ -540,13 +338,13 @@ def make_qa_chain(
         max_context_tokens: cap on the numbered sources block, in the model's tokens.
         passage_tokens: cap per passage; longer ones are trimmed around their best-matching sentences.
         max_sources: most passages shown to the model.
-        score_threshold: similarity that makes a passage evidence; with no evidence the chain refuses
-            without calling the model.
-        lexical_margin: how far below ``score_threshold`` a passage may score and still count, if it
+        answer_threshold: similarity that makes a passage evidence; with no evidence the chain refuses
+            without calling the model (``rag.evidence``).
+        lexical_margin: how far below ``answer_threshold`` a passage may score and still count, if it
             contains ``min_query_coverage`` of the query's content terms.
         min_query_coverage: fraction of the query's words and CJK bigrams such a passage must contain.
         relative_margin: passages scoring more than this below the best one are left out.
-        cross_language_margin: how far below ``score_threshold`` a passage in another language than the
+        cross_language_margin: how far below ``answer_threshold`` a passage in another language than the
             question (an English question over Chinese text) may score and still count: no word can be
             shared across languages, so only the embedding speaks, and its similarities run lower.
         min_quote_coverage: share of the question's terms the best source sentence must hold before it
@@ -555,7 +353,9 @@ def make_qa_chain(
         max_answer_tokens: tokens kept free for the answer; defaults to ``llm.max_tokens``, else 384.
         history_turns: most earlier turns kept (for the rewrite and in the prompt).
         rewrite: how follow-ups become standalone queries: ``concat`` (default), ``llm`` or ``none``.
-        count_tokens: token counter; defaults to ``llm.get_num_tokens`` (the model's own tokenizer).
+        count_tokens: token counter; defaults to the model's own tokenizer for local models and to an
+            estimate for remote ones (their own count would use tiktoken, which downloads its encoding
+            files and so fails offline).
 
     Returns:
         The chain.
@@ -563,6 +363,8 @@ def make_qa_chain(
     Raises:
         ConfigError: a budget leaves no room for the prompt.
     """
+    if count_tokens is None:
+        count_tokens = llm.get_num_tokens if counts_tokens_locally(llm) else estimate_tokens
     window = context_window or int(getattr(llm, "n_ctx", 0) or 4096)
     reserve = max_answer_tokens or int(getattr(llm, "max_tokens", 0) or 384)
     if max_context_tokens <= 0 or passage_tokens <= 0 or max_sources <= 0:
@@ -577,16 +379,19 @@ def make_qa_chain(
         llm,
         max_context_tokens=max_context_tokens,
         passage_tokens=passage_tokens,
-        max_sources=max_sources,
-        score_threshold=score_threshold,
-        lexical_margin=lexical_margin,
-        min_query_coverage=min_query_coverage,
-        relative_margin=relative_margin,
-        cross_language_margin=cross_language_margin,
+        gate=EvidenceGate(
+            answer_threshold=answer_threshold,
+            lexical_margin=lexical_margin,
+            min_query_coverage=min_query_coverage,
+            relative_margin=relative_margin,
+            cross_language_margin=cross_language_margin,
+            max_sources=max_sources,
+        ),
         min_quote_coverage=min_quote_coverage,
         context_window=window,
         max_answer_tokens=reserve,
         history_turns=history_turns,
         rewrite=rewrite,
-        count_tokens=count_tokens or llm.get_num_tokens,
+        count_tokens=count_tokens,
     )
+

@@ -5,9 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.prompt import content_terms
+from rag.language import content_terms
 
-__all__ = ["MarkerFilter", "drop_loop", "is_looping", "is_refusal", "overlap_citations", "resolve_citations"]
+__all__ = [
+    "MarkerFilter",
+    "drop_loop",
+    "is_looping",
+    "is_refusal",
+    "most_shared_passage",
+    "overlap_citations",
+    "resolve_citations",
+]
 
 _CITATION = re.compile(
     r"(?P<space>[ \t]?)[\[【]\s*(?:(?:sources?|来源|资料|参考)\s*)?"
@@ -175,3 +183,10 @@ class MarkerFilter:
 
     def _clean(self, text: str) -> str:
         return resolve_citations(text, self._n)[0] if text else ""
+
+
+def most_shared_passage(answer: str, passages: Sequence[str]) -> int:
+    """Number (1-based) of the passage that shares most terms with ``answer``; the best-ranked on ties."""
+    terms = content_terms(answer)
+    shared = [len(terms & content_terms(passage)) for passage in passages]
+    return 1 + max(range(len(passages)), key=lambda i: (shared[i], -i))

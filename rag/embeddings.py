@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from abc import abstractmethod
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from langchain_core.embeddings import Embeddings
 
-from kb.errors import ConfigError, ProviderUnavailable
+from kbtypes.errors import ConfigError, ProviderUnavailable
 
 if TYPE_CHECKING:
     import numpy as np
@@ -169,7 +168,6 @@ class SentenceTransformerEmbeddings(IdentifiedEmbeddings):
                 f"embedding model folder not found: {path} (kb loads models from disk only; "
                 "download the model elsewhere and point KB_EMBEDDINGS__MODEL at its folder)"
             )
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
         try:

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from rag.prompt import Language, detect_language
+from rag.language import Language, detect_language, han_count
 
-__all__ = ["QAInput", "is_follow_up", "parse_input", "standalone_query"]
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.runnables import RunnableConfig
+
+__all__ = ["QAInput", "is_follow_up", "parse_input", "rewrite_with_model", "standalone_query"]
 
 QAInput = str | Mapping[str, Any]
 """A question, or ``{"question": str, "history": [(user, assistant), ...] or [BaseMessage, ...]}``."""
 
+_REWRITE_MAX_TOKENS = 40
+_REWRITE_PROMPT = (
+    "Rewrite the last question so that it can be understood without the conversation. "
+    "Reply with the rewritten question only, in the same language."
+)
 _ANAPHORA_ZH = ("它", "这个", "那个", "那", "其", "这些", "那些", "上述", "该", "他们", "它们", "呢")
 _ANAPHORA_EN = frozenset(
     {"it", "its", "this", "that", "they", "them", "those", "these", "there", "he", "she"}
@@ -63,7 +72,7 @@ def _history_pairs(history: Sequence[Any]) -> list[tuple[str, str]]:
 def is_follow_up(question: str, language: Language) -> bool:
     """Whether a question leans on the conversation: short, or with a pronoun such as "it"/"它"."""
     if language == "zh":
-        cjk = len(re.findall(r"[\u4e00-\u9fff]", question))
+        cjk = han_count(question)
         return cjk <= _SHORT_ZH_CHARS or any(word in question for word in _ANAPHORA_ZH)
     words = re.findall(r"[A-Za-z0-9']+", question.lower())
     return len(words) <= _SHORT_EN_WORDS or any(word in _ANAPHORA_EN for word in words)
@@ -80,3 +89,20 @@ def standalone_query(question: str, history: Sequence[tuple[str, str]]) -> str:
     if not is_follow_up(question, detect_language(question)):
         return question
     return f"{history[-1][0].strip()} {question.strip()}"
+
+
+def rewrite_with_model(
+    llm: BaseChatModel, question: str, history: Sequence[tuple[str, str]], config: RunnableConfig | None = None
+) -> str:
+    """The retrieval query for a follow-up, as the chat model rewrites it (a second, short model call).
+
+    Falls back to the ``concat`` rewrite when the model returns nothing.
+    """
+    transcript = "\n".join(f"User: {user}\nAssistant: {reply[:200]}" for user, reply in history[-2:])
+    messages = [
+        SystemMessage(_REWRITE_PROMPT),
+        HumanMessage(f"{transcript}\nUser: {question}\nRewritten:"),
+    ]
+    reply = llm.invoke(messages, config=config, max_tokens=_REWRITE_MAX_TOKENS, stop=["\n"])
+    rewritten = reply.text.strip().strip("\"'“”")
+    return rewritten or standalone_query(question, history)

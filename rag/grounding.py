@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath
 
 from rag.citations import is_looping
-from rag.prompt import content_terms, detect_language
+from rag.language import content_terms, detect_language
 
 __all__ = ["content_left", "degeneracy", "unsupported_claims"]
 

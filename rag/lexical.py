@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 from rag.postings import Segment, build_segment, merge_segments, read_segment, write_segment
 from rag.tokenize import TOKENIZER_VERSION, tokenize
 from rag.topk import top_rows, top_rows_where

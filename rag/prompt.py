@@ -18,28 +18,24 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from rag.language import Language, content_terms, detect_language
 
 __all__ = [
     "STRICT_INSTRUCTION",
     "SYSTEM_PROMPT",
     "WORKED_EXAMPLE",
-    "Language",
     "PromptPlan",
     "TokenCounter",
     "build_prompt",
-    "content_terms",
-    "detect_language",
-    "query_coverage",
     "refusal_text",
     "split_sentences",
     "trim_passage",
 ]
 
-Language = Literal["zh", "en"]
 TokenCounter = Callable[[str], int]
 
 SYSTEM_PROMPT = (
@@ -85,78 +81,8 @@ _HEADERS: dict[Language, tuple[str, str]] = {
 _MESSAGE_OVERHEAD_TOKENS = 8  # chat-template tokens around each message (role markers, separators)
 _MIN_PASSAGE_TOKENS = 40  # a passage trimmed shorter than this is more noise than evidence
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]+")
-_TERM_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
 _SENTENCE_END = frozenset("。！？；!?;")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
-_STOPWORDS = frozenset(
-    [
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "how",
-        "why",
-        "when",
-        "where",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "the",
-        "a",
-        "an",
-        "of",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "from",
-        "by",
-        "with",
-        "and",
-        "or",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "should",
-        "would",
-        "will",
-        "i",
-        "you",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "my",
-        "your",
-        "there",
-        "about",
-        "me",
-        "please",
-        "tell",
-        "explain",
-    ]
-)
-
-
-def detect_language(text: str) -> Language:
-    """Guess whether a question is Chinese or not (English prompt and refusal otherwise).
-
-    A question counts as Chinese when it has at least as many CJK characters as Latin words, so
-    "ChatGLM-6B 需要多少显存？" is Chinese and "What does 显存 mean?" is English.
-    """
-    cjk = len(_CJK.findall(text))
-    return "zh" if cjk and cjk >= len(_LATIN_WORD.findall(text)) else "en"
 
 
 def refusal_text(language: Language) -> str:
@@ -187,26 +113,6 @@ def split_sentences(text: str) -> list[str]:
     if start < length:
         pieces.append(text[start:])
     return pieces
-
-
-def content_terms(text: str) -> set[str]:
-    """Lowercased words, numbers and CJK character bigrams: what two texts can have in common."""
-    lowered = text.lower()
-    terms = {word.strip(".-") for word in _TERM_WORD.findall(lowered) if len(word) > 1}
-    cjk_runs = re.findall(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", lowered)
-    for run in cjk_runs:
-        terms.update(run[i : i + 2] for i in range(len(run) - 1))
-        if len(run) == 1:
-            terms.add(run)
-    return terms
-
-
-def query_coverage(query: str, text: str) -> float:
-    """Fraction of the query's content terms (words minus English stopwords, CJK bigrams) found in ``text``."""
-    wanted = content_terms(query) - _STOPWORDS
-    if not wanted:
-        return 0.0
-    return len(wanted & content_terms(text)) / len(wanted)
 
 
 def trim_passage(text: str, query: str, *, max_tokens: int, count_tokens: TokenCounter) -> str:

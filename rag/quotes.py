@@ -15,10 +15,23 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from rag.prompt import content_terms, split_sentences
+from kbtypes.answer import Source
+from rag.language import content_terms
+from rag.prompt import split_sentences
 
-__all__ = ["Quote", "best_quote", "extractive_answer", "sentence_spans"]
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+__all__ = [
+    "Quote",
+    "best_quote",
+    "extractive_answer",
+    "quoted_source",
+    "sentence_spans",
+    "source_from_document",
+]
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _TABLE_RULE = re.compile(r"^[\s|:\-–—+=]*$")
@@ -166,3 +179,38 @@ def extractive_answer(question: str, passages: Sequence[str]) -> ExtractiveAnswe
         if header and header != body:
             body = f"{header}\n{body}"
     return ExtractiveAnswer(n=n, quote=quote, text=f"{body} [{n}]")
+
+
+def quoted_source(source: Source, question: str, answer: str | None) -> Source:
+    """``source`` marked cited (when ``answer`` is given) with the sentence that supports the answer."""
+    if answer is None:
+        return source.model_copy(update={"cited": False})
+    quote = best_quote(source.text, question, answer)
+    if quote is None:
+        return source.model_copy(update={"cited": True})
+    offset = source.chunk_start
+    return source.model_copy(
+        update={
+            "cited": True,
+            "quote": quote.text,
+            "quote_start": quote.start,
+            "quote_end": quote.end,
+            "document_quote_start": None if offset is None else offset + quote.start,
+            "document_quote_end": None if offset is None else offset + quote.end,
+        }
+    )
+
+
+def source_from_document(n: int, doc: Document) -> Source:
+    """The ``Source`` numbered ``n`` for a retrieved document (its metadata as ``KbRetriever`` sets it)."""
+    metadata = doc.metadata
+    page = metadata.get("page")
+    return Source(
+        n=n,
+        source=str(metadata.get("source", "")),
+        page=None if page is None else int(page),
+        chunk_id=str(metadata.get("id") or doc.id or ""),
+        score=float(metadata.get("score") or 0.0),
+        text=doc.page_content,
+        chunk_start=None if metadata.get("start") is None else int(metadata["start"]),
+    )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kb.errors import ConfigError, ProviderUnavailable
+from kbtypes.errors import ConfigError, ProviderUnavailable
 
 __all__ = ["CrossEncoderReranker"]
 
@@ -29,7 +28,6 @@ class CrossEncoderReranker:
         path = Path(model_path).expanduser()
         if not path.is_dir():
             raise ConfigError(f"reranker model folder not found: {path} (kb never downloads models)")
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import CrossEncoder
 
         try:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
+from kbtypes.retrieval import RetrievalMode
 from rag.fusion import iter_distinct, reciprocal_rank_fusion
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ __all__ = ["KbRetriever", "RetrievalMode"]
 
 logger = logging.getLogger(__name__)
 
-RetrievalMode = Literal["dense", "bm25", "hybrid"]
 
 _CANDIDATES_PER_RESULT = 5
 _MIN_CANDIDATES = 20
@@ -41,7 +41,7 @@ class KbRetriever(BaseRetriever):
     Example:
         .. code-block:: python
 
-            retriever = kb.retriever(k=4, mode="hybrid")
+            retriever = kb.retriever(RetrievalOptions(k=4, mode="hybrid"))
             docs = retriever.invoke("ChatGLM-6B 需要多少显存？")
             docs[0].metadata["source"], docs[0].metadata["score"]
     """

@@ -11,9 +11,8 @@ collection, seen directly or through ``as_vectorstore``, still holds them.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from kb.errors import ConfigError, EmbeddingMismatch, ProviderUnavailable
+from kbtypes.errors import ConfigError, EmbeddingMismatch, ProviderUnavailable
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 
     from rag.embeddings import IdentifiedEmbeddings
 
-__all__ = ["ChromaChunkStore", "StoredChunk", "chroma_client"]
+__all__ = ["ChromaChunkStore", "StoredChunk", "chroma_client", "metadata_filter"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +57,6 @@ def chroma_client(*, persist_directory: Path | None = None, url: str = "") -> Cl
         ConfigError: neither or both locations were given, or the URL is malformed.
         ProviderUnavailable: the Chroma server cannot be reached.
     """
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -82,6 +80,21 @@ def chroma_client(*, persist_directory: Path | None = None, url: str = "") -> Cl
     except Exception as e:  # chromadb raises bare Exception/ValueError for connection failures
         raise ProviderUnavailable(f"cannot reach the Chroma server at {url}: {e}") from e
     return client
+
+
+def metadata_filter(*, sources: Set[str] | None, file_types: Sequence[str] | None) -> dict[str, Any] | None:
+    """A Chroma ``where`` clause keeping only chunks of these sources and file types; None keeps everything.
+
+    An empty ``sources`` set matches nothing (a source glob that matched no document).
+    """
+    clauses: list[dict[str, Any]] = []
+    if sources is not None:
+        clauses.append({"source": {"$in": sorted(sources) or ["\x00none"]}})
+    if file_types:
+        clauses.append({"suffix": {"$in": sorted(file_types)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 class ChromaChunkStore:

@@ -8,6 +8,8 @@ import threading
 import unicodedata
 from typing import TYPE_CHECKING
 
+from rag.language import CHINESE_STOPWORDS, ENGLISH_STOPWORDS, HAN_CHARACTERS
+
 if TYPE_CHECKING:
     import jieba
 
@@ -18,112 +20,11 @@ logger = logging.getLogger(__name__)
 TOKENIZER_VERSION = 1
 """Bumped whenever ``tokenize`` changes its output; indexes built with another version must be rebuilt."""
 
-# Han ideographs (basic block, extension A, compatibility, and the supplementary planes B-F).
-_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]+")
+_HAN_RUN = re.compile(f"[{HAN_CHARACTERS}]+")
 # Outside Han runs: decimals and versions ("3.14", "1.2.3") stay whole so exact numbers match;
 # otherwise a token is a run of letters and digits (underscore and punctuation separate tokens).
 _WORD = re.compile(r"\d+(?:\.\d+)+|[^\W_]+")
 
-_ENGLISH_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "been",
-        "but",
-        "by",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "he",
-        "her",
-        "his",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "she",
-        "so",
-        "such",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "were",
-        "which",
-        "who",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "we",
-        "our",
-        "not",
-        "no",
-        "do",
-        "does",
-        "did",
-        "than",
-        "those",
-        "what",
-        "when",
-        "where",
-        "how",
-    ]
-)
-_CHINESE_STOPWORDS = frozenset(
-    [
-        "的",
-        "了",
-        "是",
-        "在",
-        "和",
-        "与",
-        "及",
-        "或",
-        "也",
-        "就",
-        "都",
-        "而",
-        "着",
-        "吗",
-        "呢",
-        "吧",
-        "啊",
-        "么",
-        "之",
-        "其",
-        "该",
-        "这",
-        "那",
-        "这个",
-        "那个",
-        "一个",
-        "我们",
-        "你们",
-        "他们",
-    ]
-)
 
 _segmenter: jieba.Tokenizer | None = None
 _segmenter_lock = threading.Lock()
@@ -168,7 +69,7 @@ def tokenize(text: str) -> list[str]:
     for han in _HAN_RUN.finditer(normalised):
         _add_words(normalised[position : han.start()], tokens)
         tokens.extend(
-            word for word in _jieba().lcut_for_search(han.group(), HMM=True) if word not in _CHINESE_STOPWORDS
+            word for word in _jieba().lcut_for_search(han.group(), HMM=True) if word not in CHINESE_STOPWORDS
         )
         position = han.end()
     _add_words(normalised[position:], tokens)
@@ -176,4 +77,4 @@ def tokenize(text: str) -> list[str]:
 
 
 def _add_words(segment: str, tokens: list[str]) -> None:
-    tokens.extend(word for word in _WORD.findall(segment) if word not in _ENGLISH_STOPWORDS)
+    tokens.extend(word for word in _WORD.findall(segment) if word not in ENGLISH_STOPWORDS)

@@ -25,6 +25,7 @@ from kb import (
     Settings,
     UnsupportedFileType,
     Workspace,
+    apply_offline_environment,
 )
 from server import routes_ask, routes_chatglm, routes_documents, routes_kbs, routes_openai
 from server.access_log import RequestContextMiddleware
@@ -71,6 +72,7 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
     Returns:
         The FastAPI app; serve it with uvicorn, or drive it with ``TestClient`` inside ``with``.
     """
+    apply_offline_environment()
     if settings is None:
         settings = workspace.settings if workspace is not None else get_settings()
     chosen = settings

@@ -10,8 +10,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from kb import KnowledgeBase, Settings, Workspace
-from kb.knowledge_base import validate_kb_name
+from kb import KnowledgeBase, Settings, Workspace, validate_kb_name
 from server.generation import GenerationQueue
 from server.jobs import IngestJobs
 from server.sessions import SessionStore

@@ -9,12 +9,12 @@ from functools import partial
 
 from fastapi import APIRouter, Request, Response
 
-from kb import Answer, KBError, KnowledgeBase, TokenEvent
+from kb import Answer, AnswerEvent, KBError, KnowledgeBase, TokenEvent
 from server.deps import CallerDep, KnowledgeBaseDep, ServicesDep
 from server.generation import Ticket
 from server.schemas import AskRequest, AskResponse, ErrorBody
 from server.sessions import SessionStore
-from server.streaming import AnswerEvent, EventStream, answer_events, answer_unless_disconnected, sse
+from server.streaming import EventStream, answer_events, answer_unless_disconnected, sse
 
 __all__ = ["router"]
 
@@ -84,13 +84,7 @@ def _events_factory(
 ) -> Callable[[], Iterator[AnswerEvent]]:
     def make() -> Iterator[AnswerEvent]:
         return kb.ask_events(
-            body.question,
-            history=history,
-            k=body.k,
-            mode=body.mode,
-            score_threshold=body.score_threshold,
-            source_glob=body.source_glob,
-            file_types=body.file_types,
+            body.question, history=history, options=body.options(), answer_threshold=body.answer_threshold
         )
 
     return make

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from kb import AnswerEvent
 from server.deps import ServicesDep
 from server.schemas import ErrorBody
-from server.streaming import AnswerEvent, answer_unless_disconnected
+from server.streaming import answer_unless_disconnected
 
 __all__ = ["DEFAULT_KB", "ChatGLMRequest", "ChatGLMResponse", "router"]
 

@@ -13,7 +13,6 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from kb import DocumentNotFound
-from kb.knowledge_base import doc_id_for
 from server.deps import KnowledgeBaseDep, ServicesDep, SettingsDep
 from server.jobs import JobNotFound
 from server.schemas import DocumentList, ErrorBody, IngestJob, TextDocument
@@ -25,7 +24,6 @@ from server.uploads import (
     safe_filename,
     stage_text,
     stage_upload,
-    uploads_dir,
 )
 
 __all__ = ["router"]
@@ -100,7 +98,7 @@ async def upload_documents(
     """
     limits = settings.server
     max_bytes = int(limits.max_upload_mb * (1 << 20))
-    directory = uploads_dir(kb.directory)
+    directory = kb.uploads_directory
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     pending: list[PendingFile] = []
     try:
@@ -178,10 +176,10 @@ def delete_document(kb: KnowledgeBaseDep, doc_id: str) -> None:
 
     `doc_id` is the `doc_id` from `GET /kbs/{kb}/documents`.
     """
-    if doc_id not in {doc_id_for(source) for source in kb.manifest.sources()}:
+    if not kb.has_document(doc_id):
         raise DocumentNotFound(f"knowledge base {kb.name!r} has no document with id {doc_id!r}")
     source = kb.remove(doc_id)
-    delete_upload(uploads_dir(kb.directory), source)
+    delete_upload(kb.uploads_directory, source)
     logger.info("document removed kb=%s doc_id=%s", kb.name, doc_id)
 
 

@@ -81,12 +81,5 @@ def search(body: SearchRequest, kb: KnowledgeBaseDep) -> SearchResponse:
     below it. `source_glob` (e.g. `manuals/*.pdf`) and `file_types` (e.g. `["pdf", "md"]`) restrict
     the documents searched.
     """
-    hits = kb.search(
-        body.query,
-        k=body.k,
-        mode=body.mode,
-        score_threshold=body.score_threshold,
-        source_glob=body.source_glob,
-        file_types=body.file_types,
-    )
+    hits = kb.search(body.query, body.options())
     return SearchResponse(hits=hits)

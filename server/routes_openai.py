@@ -10,8 +10,7 @@ from contextlib import aclosing
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
-from kb import Answer, KBError, KnowledgeBase, TokenEvent
-from kb.knowledge_base import validate_kb_name
+from kb import Answer, AnswerEvent, KBError, KnowledgeBase, TokenEvent, validate_kb_name
 from server.deps import ServicesDep
 from server.generation import Ticket
 from server.openai_schemas import (
@@ -28,7 +27,7 @@ from server.openai_schemas import (
     OpenAIErrorBody,
     Usage,
 )
-from server.streaming import AnswerEvent, EventStream, answer_events, answer_unless_disconnected, sse
+from server.streaming import EventStream, answer_events, answer_unless_disconnected, sse
 
 __all__ = ["router"]
 

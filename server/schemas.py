@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from kb import Answer, DocumentInfo, KnowledgeBaseInfo, SearchHit
+from kb import Answer, DocumentInfo, KnowledgeBaseInfo, RetrievalOptions, SearchHit
 
 __all__ = [
     "AskRequest",
@@ -144,6 +144,16 @@ class SearchRequest(BaseModel):
         default=None, max_length=20, description="Only these suffixes, e.g. ['pdf']."
     )
 
+    def options(self) -> RetrievalOptions:
+        """The request's retrieval options."""
+        return RetrievalOptions(
+            k=self.k,
+            mode=self.mode,
+            score_threshold=self.score_threshold,
+            source_glob=self.source_glob,
+            file_types=tuple(self.file_types) if self.file_types else None,
+        )
+
 
 class SearchResponse(BaseModel):
     """Passages, best first."""
@@ -167,7 +177,16 @@ class AskRequest(BaseModel):
     k: int | None = Field(
         default=None, ge=1, le=50, description="Passages to retrieve; default from settings."
     )
-    score_threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Minimum relevance 0..1.")
+    answer_threshold: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        validation_alias=AliasChoices("answer_threshold", "score_threshold"),
+        description=(
+            "Relevance 0..1 the best passage needs, else the answer is a refusal and the model is not called; "
+            "default from settings. `score_threshold` is accepted as its older name."
+        ),
+    )
     mode: RetrievalModeName | None = Field(
         default=None, description="dense, bm25 or hybrid; default from settings."
     )
@@ -184,6 +203,15 @@ class AskRequest(BaseModel):
         max_length=128,
         description="Keep the conversation on the server under this id: its history replaces `history`.",
     )
+
+    def options(self) -> RetrievalOptions:
+        """The request's retrieval options (``answer_threshold`` is passed on its own: it decides refusal)."""
+        return RetrievalOptions(
+            k=self.k,
+            mode=self.mode,
+            source_glob=self.source_glob,
+            file_types=tuple(self.file_types) if self.file_types else None,
+        )
 
 
 class AskResponse(Answer):

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import aclosing
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from fastapi.sse import format_sse_event
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from kb import Answer, SourcesEvent, TokenEvent
+from kb import Answer, AnswerEvent
 from server.generation import Ticket, iterate_in_thread
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-AnswerEvent: TypeAlias = SourcesEvent | TokenEvent | Answer
 
 
 class ClientDisconnected(Exception):

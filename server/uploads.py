@@ -21,8 +21,7 @@ import anyio.to_thread
 from fastapi import HTTPException, status
 from starlette.datastructures import UploadFile
 
-from ingest.loaders import SUPPORTED_SUFFIXES
-from kb.errors import UnsupportedFileType
+from kb import UnsupportedFileType, supported_suffixes
 
 __all__ = [
     "TEXT_SUFFIXES",
@@ -33,7 +32,6 @@ __all__ = [
     "safe_filename",
     "stage_text",
     "stage_upload",
-    "uploads_dir",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,11 +49,6 @@ class PendingFile:
 
     temp: Path
     target: Path
-
-
-def uploads_dir(kb_directory: Path) -> Path:
-    """Folder holding a knowledge base's uploaded files (``KB_HOME/kbs/<kb>/uploads``)."""
-    return kb_directory / "uploads"
 
 
 def _bad_name(name: str, why: str) -> HTTPException:
@@ -87,7 +80,7 @@ def safe_filename(name: str, *, suffixes: Sequence[str] | None = None) -> str:
     if len(base.encode("utf-8")) > _MAX_NAME_BYTES:
         raise _bad_name(name, f"longer than {_MAX_NAME_BYTES} bytes")
     suffix = Path(base).suffix.lower()
-    allowed = SUPPORTED_SUFFIXES if suffixes is None else suffixes
+    allowed = supported_suffixes() if suffixes is None else suffixes
     if suffix not in allowed:
         raise UnsupportedFileType(
             f"kb cannot index {suffix or 'files without a suffix'} ({base!r}); supported: {', '.join(sorted(allowed))}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.knowledge_base import Workspace
+from kb import Workspace
 from kb.settings import Settings
 from rag.embeddings import E5Embeddings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from rag.llms.bundled import (
@@ -25,6 +26,7 @@ __all__ = [
     "ChatLlamaCpp",
     "LLMKind",
     "LLMSpec",
+    "counts_tokens_locally",
     "ensure_default_model",
     "ensure_quality_model",
     "openai_chat_model",
@@ -45,3 +47,12 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def counts_tokens_locally(llm: object) -> bool:
+    """Whether ``llm`` counts tokens with its own tokenizer; a remote model's count would need tiktoken's files."""
+    # A model's class is loaded before the model is: checking only loaded modules imports no backend here.
+    local = ("rag.llms.llamacpp", "ChatLlamaCpp"), ("rag.llms.chatglm", "ChatGLM")
+    return any(
+        module in sys.modules and isinstance(llm, getattr(sys.modules[module], name)) for module, name in local
+    )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kb.errors import ProviderUnavailable
+from kbtypes.errors import ProviderUnavailable
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable

@@ -21,7 +21,7 @@ from transformers import (
     TextIteratorStreamer,
 )
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 from rag.llms.chatglm_loading import (
     Device,
     Dtype,

@@ -5,17 +5,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-# Never reach for the hub: every checkpoint kb loads is a local directory.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-import torch  # noqa: E402
-from transformers import (  # noqa: E402
+import torch
+from transformers import (
     AutoModel,
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -23,7 +19,7 @@ from transformers import (  # noqa: E402
     PreTrainedTokenizerBase,
 )
 
-from kb.errors import ConfigError, ProviderUnavailable  # noqa: E402
+from kbtypes.errors import ConfigError, ProviderUnavailable
 
 __all__ = [
     "Device",

@@ -16,7 +16,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGenerationChunk
 from pydantic import Field, PrivateAttr, model_validator
 
-from kb.errors import ConfigError, ProviderUnavailable
+from kbtypes.errors import ConfigError, ProviderUnavailable
 from rag.llms.messages import to_chat_dicts
 from rag.llms.model_registry import LoadedModelRegistry
 

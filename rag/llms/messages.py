@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, SystemMessage
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

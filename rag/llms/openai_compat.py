@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel

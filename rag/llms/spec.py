@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 
 __all__ = ["LLMKind", "LLMSpec", "parse_llm_spec"]
 

@@ -16,11 +16,11 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from kb import KnowledgeBase, Workspace
 from kb.cli import main
-from kb.cli_ask import ask, chat
-from kb.knowledge_base import KnowledgeBase, Workspace
+from kb.cli.ask import ask, chat
 from kb.settings import Settings
-from rag.answer import Answer, SourcesEvent, TokenEvent
+from kbtypes.answer import Answer, SourcesEvent, TokenEvent
 from rag.chain import make_qa_chain
 from rag.embeddings import E5Embeddings
 from rag.grounding import degeneracy, unsupported_claims
@@ -34,7 +34,7 @@ MAX_TOKENS = 48
 THREADS = 2
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
-# The lead registers ask/chat in kb.cli; this app holds just them, with kb.cli's settings callback.
+# kb.cli registers ask/chat; this app holds just them, with kb.cli's context-building callback.
 app = typer.Typer()
 app.callback()(main)
 app.command("ask")(ask)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kb.knowledge_base import Workspace
+from kb import Workspace
 from kb.settings import Settings
+from kbtypes.retrieval import RetrievalOptions
 from rag.embeddings import E5Embeddings
 from rag.store import chroma_client
 from tests.servers import free_port, run_local_server
@@ -37,16 +38,16 @@ def test_ingest_and_search_through_chroma_server(tmp_path: Path, chroma_server: 
     kb = workspace.open("remote", create=True)
     report = kb.ingest(docs)
     assert sorted(report.added) == ["rail.md", "tea.md"]
-    assert kb.store.count() == len(kb.manifest.owned_ids())
+    assert kb._index.store.count() == len(kb._manifest.owned_ids())
     # The vectors live on the server, not in the knowledge base folder.
     assert not (kb.directory / "chroma").exists()
-    hits = kb.search("京沪高铁有多长？", k=1, mode="dense")
+    hits = kb.search("京沪高铁有多长？", RetrievalOptions(k=1, mode="dense"))
     assert hits[0].source == "rail.md"
     workspace.close()
 
 
 def test_unreachable_chroma_server_is_a_clear_error() -> None:
-    from kb.errors import ProviderUnavailable
+    from kbtypes.errors import ProviderUnavailable
 
     with pytest.raises(ProviderUnavailable, match="cannot reach the Chroma server"):
         chroma_client(url=f"http://127.0.0.1:{free_port()}")

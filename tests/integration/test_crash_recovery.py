@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.knowledge_base import Workspace
+from kb import Workspace
 from kb.settings import Settings
 from rag.embeddings import E5Embeddings
 
@@ -69,12 +69,12 @@ def test_interrupted_ingest_converges(tmp_path: Path, sig: signal.Signals, e5: E
 
     workspace = Workspace(settings=Settings(home=home), embeddings=e5)
     kb = workspace.open("crash")
-    owned = kb.manifest.owned_ids()
-    assert len(kb.manifest.records()) == FILES
-    assert all(r.status == "indexed" for r in kb.manifest.records().values())
-    assert kb.store.all_ids() == owned
-    assert kb.lexical.ids() == owned
+    owned = kb._manifest.owned_ids()
+    assert len(kb._manifest.records()) == FILES
+    assert all(r.status == "indexed" for r in kb._manifest.records().values())
+    assert kb._index.store.all_ids() == owned
+    assert kb._index.lexical.ids() == owned
     # Every chunk id is unique to one file: no duplicates across files.
-    per_file = [set(r.chunk_ids) for r in kb.manifest.records().values()]
+    per_file = [set(r.chunk_ids) for r in kb._manifest.records().values()]
     assert sum(len(ids) for ids in per_file) == len(owned)
     workspace.close()

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.documents import Document
 
 from ingest.loaders import SUPPORTED_SUFFIXES, load_file
-from kb.errors import IngestError, UnsupportedFileType
+from kbtypes.errors import IngestError, UnsupportedFileType
 
 CORPORA = Path(__file__).resolve().parents[3].parent / "shared" / "corpora"
 FORMATS = CORPORA / "formats"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ingest.loaders import load_file
-from kb.errors import IngestError, UnsupportedFileType
+from kbtypes.errors import IngestError, UnsupportedFileType
 
 MALFORMED = Path(__file__).resolve().parents[3].parent / "shared" / "corpora" / "malformed"
 # 76 pages through pypdf's pure-Python repair path.

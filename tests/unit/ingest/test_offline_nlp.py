@@ -7,9 +7,9 @@ re-read ``unstructured/nlp/tokenize.py`` and adapt ``ingest/offline_nlp.py``.
 from __future__ import annotations
 
 import inspect
-import os
 
-from ingest.offline_nlp import OFFLINE_ENVIRONMENT, blank_sentence_pipeline, ensure_offline_nlp
+from ingest.offline_nlp import blank_sentence_pipeline, ensure_offline_nlp
+from kb.offline import OFFLINE_ENVIRONMENT, apply_offline_environment
 
 
 def test_unstructured_still_loads_its_model_through_get_nlp() -> None:
@@ -37,13 +37,14 @@ def test_hook_is_idempotent_and_routes_tokenizers_to_the_local_pipeline() -> Non
     assert tokenize.word_tokenize("Hello, world") == ["Hello", ",", "world"]
 
 
-def test_hook_sets_offline_environment_defaults() -> None:
-    ensure_offline_nlp()
+def test_offline_environment_fills_defaults_and_keeps_operator_values() -> None:
+    environ = {"HF_HUB_OFFLINE": "0"}
+    apply_offline_environment(environ)
 
-    for key in OFFLINE_ENVIRONMENT:
-        assert os.environ.get(key)
-    assert os.environ["DO_NOT_TRACK"]
-    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert environ["HF_HUB_OFFLINE"] == "0"  # an operator's own value wins
+    assert {key: environ[key] for key in OFFLINE_ENVIRONMENT if key != "HF_HUB_OFFLINE"} == {
+        key: value for key, value in OFFLINE_ENVIRONMENT.items() if key != "HF_HUB_OFFLINE"
+    }
 
 
 def test_partitioning_classifies_text_without_a_model() -> None:

@@ -11,6 +11,7 @@ import pytest
 from ingest.manifest import Manifest
 from ingest.pipeline import Ingestor
 from rag.embeddings import E5Embeddings
+from rag.index_writer import IndexWriter
 from rag.lexical import LexicalIndex
 from rag.store import ChromaChunkStore, chroma_client
 
@@ -36,9 +37,7 @@ def _ingestor(home: Path, embeddings: CountingEmbeddings) -> Ingestor:
     store = ChromaChunkStore(chroma_client(persist_directory=home / "chroma"), "kb_test", embeddings)
     return Ingestor(
         manifest=Manifest(home / "manifest.sqlite3"),
-        store=store,
-        lexical=LexicalIndex(home / "lexical"),
-        embeddings=embeddings,
+        index=IndexWriter(store, LexicalIndex(home / "lexical"), embeddings),
         chunk_size=200,
         chunk_overlap=0,
         batch_size=8,
@@ -61,8 +60,8 @@ def docs(tmp_path: Path) -> Path:
 
 def _consistent(ingestor: Ingestor) -> set[str]:
     owned = ingestor.manifest.owned_ids()
-    assert ingestor.store.all_ids() == owned  # type: ignore[attr-defined]
-    assert ingestor.lexical.ids() == owned
+    assert ingestor.index.store.all_ids() == owned  # type: ignore[attr-defined]
+    assert ingestor.index.lexical.ids() == owned
     return owned
 
 
@@ -72,7 +71,7 @@ def test_cold_ingest_indexes_every_file_with_provenance(tmp_path: Path, docs: Pa
     assert sorted(report.added) == ["alpha.md", "beta.txt", "sub/gamma.txt"]
     assert not report.failed
     owned = _consistent(ingestor)
-    chunks = ingestor.store.get(sorted(owned))  # type: ignore[attr-defined]
+    chunks = ingestor.index.store.get(sorted(owned))  # type: ignore[attr-defined]
     assert {c.metadata["source"] for c in chunks} == {"alpha.md", "beta.txt", "sub/gamma.txt"}
     for chunk in chunks:
         assert chunk.metadata["content_hash"]
@@ -123,8 +122,8 @@ def test_removed_file_leaves_the_index(tmp_path: Path, docs: Path, counting: Cou
     shutil.rmtree(docs / "sub")
     report = ingestor.ingest(docs)
     assert report.removed == ["sub/gamma.txt"]
-    assert not gone & ingestor.store.all_ids()  # type: ignore[attr-defined]
-    assert not gone & ingestor.lexical.ids()
+    assert not gone & ingestor.index.store.all_ids()  # type: ignore[attr-defined]
+    assert not gone & ingestor.index.lexical.ids()
     _consistent(ingestor)
 
 
@@ -174,8 +173,8 @@ def test_interrupted_write_is_swept_on_next_run(tmp_path: Path, docs: Path, coun
     vector = counting.embed_documents([orphan_text])
     ingestor.manifest.begin("beta.txt", root=record.root, size=record.size, mtime_ns=record.mtime_ns,
                             sha256=record.sha256, pending_ids=["orphan-id"])
-    ingestor.store.upsert(["orphan-id"], [orphan_text], [{"source": "beta.txt", "content_hash": "x"}], vector)
-    ingestor.lexical.upsert(["orphan-id"], [orphan_text], [{"source": "beta.txt"}])
+    ingestor.index.store.upsert(["orphan-id"], [orphan_text], [{"source": "beta.txt", "content_hash": "x"}], vector)
+    ingestor.index.lexical.upsert(["orphan-id"], [orphan_text], [{"source": "beta.txt"}])
     report = ingestor.ingest(docs)
     assert report.recovered
     owned = _consistent(ingestor)
@@ -189,10 +188,10 @@ def test_remove_hides_at_once_and_purge_deletes_the_rows(
     ingestor = _ingestor(tmp_path / "kb", counting)
     ingestor.ingest(docs)
     gone = set(ingestor.manifest.get("alpha.md").chunk_ids)  # type: ignore[union-attr]
-    store: ChromaChunkStore = ingestor.store  # type: ignore[assignment]
+    store: ChromaChunkStore = ingestor.index.store  # type: ignore[assignment]
     assert ingestor.remove("alpha.md")
     assert ingestor.manifest.get("alpha.md") is None
-    assert not gone & ingestor.lexical.ids()
+    assert not gone & ingestor.index.lexical.ids()
     assert gone <= store.all_ids(), "rows are deleted later, by purge"
     assert ingestor.manifest.chunk_count() == len(ingestor.manifest.owned_ids())
     query = counting.embed_query("alpha reactor 42 kelvin")
@@ -216,7 +215,7 @@ def test_readding_a_removed_file_before_the_purge_makes_it_visible(
     ingestor.remove("alpha.md")
     ingestor.ingest(docs)
     assert set(ingestor.manifest.get("alpha.md").chunk_ids) == ids  # type: ignore[union-attr]
-    store: ChromaChunkStore = ingestor.store  # type: ignore[assignment]
+    store: ChromaChunkStore = ingestor.index.store  # type: ignore[assignment]
     hits = store.search(counting.embed_query("alpha reactor 42 kelvin"), 3)
     assert hits[0].metadata["source"] == "alpha.md"
     _consistent(ingestor)
@@ -234,7 +233,7 @@ def test_purge_cut_short_resumes_after_reopening(tmp_path: Path, docs: Path, cou
     ingestor.manifest.close()
     # A new process: the retired list on disk is all it knows.
     reopened = _ingestor(tmp_path / "kb", counting)
-    assert set(reopened.manifest.retired_ids()) | (gone - reopened.store.all_ids()) == gone  # type: ignore[attr-defined]
+    assert set(reopened.manifest.retired_ids()) | (gone - reopened.index.store.all_ids()) == gone  # type: ignore[attr-defined]
     assert reopened.purge() == len(gone) - 1
     _consistent(reopened)
 
@@ -248,10 +247,10 @@ def test_rows_retired_by_a_killed_process_leave_both_indexes_on_reopen(
     gone = set(ingestor.manifest.retire("alpha.md"))
     ingestor.manifest.close()  # nothing else ran: BM25 on disk and the store still hold the file
     reopened = _ingestor(tmp_path / "kb", counting)
-    assert gone <= reopened.lexical.ids()
+    assert gone <= reopened.index.lexical.ids()
     assert reopened.hide_retired() == len(gone)
-    assert not gone & reopened.lexical.ids()
-    store: ChromaChunkStore = reopened.store  # type: ignore[assignment]
+    assert not gone & reopened.index.lexical.ids()
+    store: ChromaChunkStore = reopened.index.store  # type: ignore[assignment]
     assert store.hidden_count == len(gone)
     assert reopened.purge() == len(gone)
     _consistent(reopened)
@@ -267,6 +266,6 @@ def test_indexed_file_that_turns_unreadable_leaves_the_index(
     report = ingestor.ingest(docs)
     assert [f.source for f in report.failed] == ["beta.txt"]
     assert ingestor.manifest.get("beta.txt").status == "failed"  # type: ignore[union-attr]
-    assert not old & ingestor.store.all_ids()  # type: ignore[attr-defined]
-    assert not old & ingestor.lexical.ids()
+    assert not old & ingestor.index.store.all_ids()  # type: ignore[attr-defined]
+    assert not old & ingestor.index.lexical.ids()
     _consistent(ingestor)

@@ -9,7 +9,7 @@ from langchain_core.documents import Document
 
 from ingest.loaders import load_file
 from ingest.splitting import extracted_text, split_blocks
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 
 ZH_CHATGLM = Path(__file__).resolve().parents[3].parent / "shared" / "corpora" / "zh-chatglm"
 

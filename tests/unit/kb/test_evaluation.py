@@ -10,12 +10,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from kb import KnowledgeBase, Workspace
 from kb.cli import app
-from kb.cli_eval import eval_command
-from kb.errors import ConfigError
+from kb.cli.evaluate import eval_command
 from kb.evaluation import EvalCase, evaluate, load_cases, percentile
-from kb.knowledge_base import KnowledgeBase, Workspace
 from kb.settings import Settings
+from kbtypes.errors import ConfigError
 from rag.embeddings import E5Embeddings
 
 DOCS = {
@@ -182,7 +182,7 @@ def test_evaluate_rejects_bad_arguments(tiny_kb: KnowledgeBase, cases: list[Eval
 def test_evaluate_with_answers_scores_keys_and_refusals(
     tiny_home: Path, e5: E5Embeddings, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from kb.providers import build_chat_model
+    from kb.composition import build_chat_model
     from kb.settings import LLMSettings
 
     models = tmp_path_factory.mktemp("models")

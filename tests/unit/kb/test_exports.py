@@ -14,16 +14,21 @@ def test_kb_exports() -> None:
     assert sorted(kb.__all__) == [
         "Answer",
         "AnswerEvent",
+        "AnswerMode",
         "ConfigError",
         "DocumentInfo",
         "DocumentNotFound",
         "EmbeddingMismatch",
+        "FileFailure",
         "IngestError",
+        "IngestReport",
         "KBError",
         "KnowledgeBase",
         "KnowledgeBaseInfo",
         "KnowledgeBaseNotFound",
         "ProviderUnavailable",
+        "RetrievalMode",
+        "RetrievalOptions",
         "SearchHit",
         "Settings",
         "Source",
@@ -31,6 +36,10 @@ def test_kb_exports() -> None:
         "TokenEvent",
         "UnsupportedFileType",
         "Workspace",
+        "apply_offline_environment",
+        "doc_id_for",
+        "supported_suffixes",
+        "validate_kb_name",
     ]
     for name in kb.__all__:
         assert getattr(kb, name) is not None
@@ -41,7 +50,9 @@ def test_unknown_attribute_raises() -> None:
         _ = kb.NoSuchThing  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("module", ["ingest.loaders", "ingest.pipeline", "rag.retrievers", "kb.cli", "server"])
+@pytest.mark.parametrize(
+    "module", ["kbtypes.errors", "ingest.loaders", "ingest.pipeline", "rag.retrievers", "rag.chain", "kb.cli", "server"]
+)
 def test_each_package_imports_first_in_a_fresh_process(module: str) -> None:
     """A circular import only shows when a module is the first thing a process imports."""
     result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)

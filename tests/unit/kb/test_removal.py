@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kb.knowledge_base import KnowledgeBase, Workspace
+from kb import KnowledgeBase, Workspace
 from kb.settings import Settings
+from kbtypes.retrieval import RetrievalOptions
 from rag.embeddings import E5Embeddings
 
 
@@ -31,26 +32,28 @@ def _docs(root: Path) -> Path:
 
 
 def _physical_ids(kb: KnowledgeBase) -> set[str]:
-    return kb.store.all_ids()
+    return kb._index.store.all_ids()
 
 
-def test_removed_document_is_gone_from_every_mode_before_its_rows_are(workspace: Workspace, tmp_path: Path) -> None:
+def test_removed_document_is_gone_from_every_mode_before_its_rows_are(
+    workspace: Workspace, e5: E5Embeddings, tmp_path: Path
+) -> None:
     kb = workspace.open("removal", create=True)
     kb.ingest(_docs(tmp_path / "docs"), progress=None)
-    removed = set(kb.manifest.get("reactor-log.txt").chunk_ids)  # type: ignore[union-attr]
-    kb.ingestor.remove("reactor-log.txt")  # the facade's remove minus the background purge
+    removed = set(kb._manifest.get("reactor-log.txt").chunk_ids)  # type: ignore[union-attr]
+    kb._ingestor.remove("reactor-log.txt")  # the facade's remove minus the background purge
     for mode in ("dense", "bm25", "hybrid"):
-        hits = kb.search("alpha reactor 42 kelvin", k=3, mode=mode)  # type: ignore[arg-type]
+        hits = kb.search("alpha reactor 42 kelvin", RetrievalOptions(k=3, mode=mode))  # type: ignore[arg-type]
         assert {hit.source for hit in hits} <= {"recipes.txt"}, mode
-    assert len(kb.search("alpha reactor 42 kelvin", k=3, mode="dense")) == 3
-    nearest = kb.store.search(kb.embeddings.embed_query("alpha reactor 42 kelvin"), 3)
+    assert len(kb.search("alpha reactor 42 kelvin", RetrievalOptions(k=3, mode="dense"))) == 3
+    nearest = kb._index.store.search(e5.embed_query("alpha reactor 42 kelvin"), 3)
     assert [chunk.metadata["source"] for chunk in nearest] == ["recipes.txt"] * 3
     assert removed <= _physical_ids(kb)
-    assert kb.info().chunks == len(kb.manifest.owned_ids())
+    assert kb.info().chunks == len(kb._manifest.owned_ids())
     kb.remove("recipes.txt")
     kb.wait_for_purge()
     assert _physical_ids(kb) == set()
-    assert kb.manifest.retired_ids() == []
+    assert kb._manifest.retired_ids() == []
 
 
 def test_rows_left_by_an_earlier_process_are_hidden_and_purged(
@@ -59,18 +62,18 @@ def test_rows_left_by_an_earlier_process_are_hidden_and_purged(
     first = Workspace(settings=settings, embeddings=e5)
     kb = first.open("removal", create=True)
     kb.ingest(_docs(tmp_path / "docs"))
-    removed = set(kb.manifest.get("reactor-log.txt").chunk_ids)  # type: ignore[union-attr]
-    kb.ingestor.remove("reactor-log.txt")
+    removed = set(kb._manifest.get("reactor-log.txt").chunk_ids)  # type: ignore[union-attr]
+    kb._ingestor.remove("reactor-log.txt")
     first.close()  # exits with the rows still in Chroma, as after a kill during the purge
 
     second = Workspace(settings=settings, embeddings=e5)
     try:
         reopened = second.open("removal")
-        hits = reopened.search("alpha reactor 42 kelvin", k=3, mode="dense")
+        hits = reopened.search("alpha reactor 42 kelvin", RetrievalOptions(k=3, mode="dense"))
         assert {hit.source for hit in hits} == {"recipes.txt"}
         reopened.wait_for_purge()
         assert not removed & _physical_ids(reopened)
-        assert _physical_ids(reopened) == reopened.manifest.owned_ids()
+        assert _physical_ids(reopened) == reopened._manifest.owned_ids()
     finally:
         second.close()
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kb.knowledge_base import KnowledgeBase, Workspace
+from kb import KnowledgeBase, Workspace
+from kbtypes.retrieval import RetrievalOptions
 
 
 @pytest.fixture
@@ -25,32 +26,32 @@ def kb(workspace: Workspace, tmp_path: Path) -> KnowledgeBase:
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_every_mode_finds_the_pump(kb: KnowledgeBase, mode: str) -> None:
-    hits = kb.search("How many litres per minute does the P-200 pump deliver?", k=3, mode=mode)  # type: ignore[arg-type]
+    hits = kb.search("How many litres per minute does the P-200 pump deliver?", RetrievalOptions(k=3, mode=mode))  # type: ignore[arg-type]
     assert hits[0].source in {"manuals/pump.md", "notes.txt"}
     assert all(0.0 < hit.score <= 1.0 for hit in hits)
 
 
 def test_source_glob_limits_results(kb: KnowledgeBase) -> None:
-    hits = kb.search("P-200 pump litres", k=5, mode="hybrid", source_glob="manuals/*")
+    hits = kb.search("P-200 pump litres", RetrievalOptions(k=5, mode="hybrid", source_glob="manuals/*"))
     assert hits
     assert {hit.source for hit in hits} <= {"manuals/pump.md", "manuals/valve.txt"}
 
 
 def test_file_type_filter(kb: KnowledgeBase) -> None:
-    hits = kb.search("P-200 pump litres", k=5, mode="hybrid", file_types=["txt"])
+    hits = kb.search("P-200 pump litres", RetrievalOptions(k=5, mode="hybrid", file_types=["txt"]))
     assert hits
     assert {hit.source for hit in hits} <= {"manuals/valve.txt", "notes.txt"}
 
 
 def test_glob_matching_nothing_returns_nothing(kb: KnowledgeBase) -> None:
-    assert kb.search("pump", k=5, mode="hybrid", source_glob="archive/*") == []
+    assert kb.search("pump", RetrievalOptions(k=5, mode="hybrid", source_glob="archive/*")) == []
 
 
 def test_threshold_is_on_cosine_similarity_in_every_mode(kb: KnowledgeBase) -> None:
-    unfiltered = kb.search("P-200 pump litres", k=5, mode="bm25")
+    unfiltered = kb.search("P-200 pump litres", RetrievalOptions(k=5, mode="bm25"))
     cut = sorted(hit.score for hit in unfiltered)[len(unfiltered) // 2]
-    filtered = kb.search("P-200 pump litres", k=5, mode="bm25", score_threshold=cut)
+    filtered = kb.search("P-200 pump litres", RetrievalOptions(k=5, mode="bm25", score_threshold=cut))
     assert filtered
     assert all(hit.score >= cut for hit in filtered)
     assert len(filtered) < len(unfiltered)
-    assert kb.search("P-200 pump litres", k=5, mode="hybrid", score_threshold=0.999) == []
+    assert kb.search("P-200 pump litres", RetrievalOptions(k=5, mode="hybrid", score_threshold=0.999)) == []

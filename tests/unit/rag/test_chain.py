@@ -21,8 +21,8 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnableLambda
 
-from kb.errors import ConfigError
-from rag.answer import Answer, Source, SourcesEvent, TokenEvent
+from kbtypes.answer import Answer, Source, SourcesEvent, TokenEvent
+from kbtypes.errors import ConfigError
 from rag.chain import make_qa_chain, standalone_query
 
 _TOKEN = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]+|[^\sA-Za-z0-9\u4e00-\u9fff]")
@@ -118,7 +118,7 @@ def chain_with(pieces: list[str], **options: Any) -> tuple[Any, StaticRetriever,
 
 
 def test_invoke_returns_answer_with_cited_sources() -> None:
-    chain, _, llm = chain_with(["INT4 下最低只需 ", "6GB 显存[1]", "。"], score_threshold=0.8)
+    chain, _, llm = chain_with(["INT4 下最低只需 ", "6GB 显存[1]", "。"], answer_threshold=0.8)
     answer = chain.invoke({"question": "INT4 需要多少显存？", "history": []})
     assert isinstance(answer, Answer)
     assert answer.answer == "INT4 下最低只需 6GB 显存[1]。"
@@ -158,7 +158,7 @@ def test_json_shape() -> None:
 
 def test_no_passage_above_threshold_refuses_without_calling_the_llm() -> None:
     retriever = StaticRetriever(documents=DOCS, queries=[])
-    chain = make_qa_chain(retriever, ExplodingChatModel(pieces=[], calls=[], closed=[]), score_threshold=0.99)
+    chain = make_qa_chain(retriever, ExplodingChatModel(pieces=[], calls=[], closed=[]), answer_threshold=0.99)
     zh = chain.invoke("今天天气怎么样？")
     assert zh.refused
     assert zh.answer == "根据已知信息无法回答该问题。"
@@ -363,14 +363,14 @@ def test_passage_just_under_the_threshold_counts_when_it_contains_the_query_word
     )
     unrelated = Document(page_content="今天天气很好。", metadata={"source": "x.md", "id": "u", "score": 0.86})
     llm = ScriptedChatModel(pieces=["Type clear [1]."], calls=[], closed=[])
-    chain = make_qa_chain(StaticRetriever(documents=[near], queries=[]), llm, score_threshold=0.885)
+    chain = make_qa_chain(StaticRetriever(documents=[near], queries=[]), llm, answer_threshold=0.885)
     answer = chain.invoke("Which command clears the dialogue history in the command line demo?")
     assert not answer.refused
     assert answer.sources[0].cited
     gate = make_qa_chain(
         StaticRetriever(documents=[unrelated], queries=[]),
         ExplodingChatModel(pieces=[]),
-        score_threshold=0.885,
+        answer_threshold=0.885,
     )
     assert gate.invoke("今天北京的天气怎么样？").refused
 
@@ -387,11 +387,11 @@ def test_passages_in_another_language_count_at_a_lower_similarity() -> None:
     strict = make_qa_chain(
         StaticRetriever(documents=DOCS, queries=[]),
         ExplodingChatModel(pieces=[], calls=[], closed=[]),
-        score_threshold=0.95,
+        answer_threshold=0.95,
         cross_language_margin=0.0,
     )
     assert strict.invoke("How much memory does INT4 need?").refused
-    chain, _, _ = chain_with(["6GB [1]"], score_threshold=0.95, cross_language_margin=0.05)
+    chain, _, _ = chain_with(["6GB [1]"], answer_threshold=0.95, cross_language_margin=0.05)
     answer = chain.invoke("How much memory does INT4 need?")
     assert not answer.refused
     assert [s.source for s in answer.sources] == ["README.md"]  # the English passage is still below 0.95

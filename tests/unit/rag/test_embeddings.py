@@ -13,7 +13,7 @@ import pytest
 from langchain_tests.integration_tests import EmbeddingsIntegrationTests
 from langchain_tests.unit_tests import EmbeddingsUnitTests
 
-from kb.errors import ConfigError, ProviderUnavailable
+from kbtypes.errors import ConfigError, ProviderUnavailable
 from rag.embeddings import (
     E5Embeddings,
     OpenAICompatibleEmbeddings,

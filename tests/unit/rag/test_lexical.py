@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 from rag.lexical import LexicalIndex
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -9,12 +9,12 @@ from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from rag.citations import is_refusal, overlap_citations, resolve_citations
+from rag.language import detect_language
 from rag.prompt import (
     STRICT_INSTRUCTION,
     SYSTEM_PROMPT,
     WORKED_EXAMPLE,
     build_prompt,
-    detect_language,
     refusal_text,
     split_sentences,
     trim_passage,

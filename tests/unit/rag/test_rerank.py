@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from kb.errors import ConfigError, ProviderUnavailable
-from kb.knowledge_base import Workspace
-from kb.providers import build_reranker
+from kb import Workspace
+from kb.composition import build_reranker
 from kb.settings import Settings
+from kbtypes.errors import ConfigError, ProviderUnavailable
+from kbtypes.retrieval import RetrievalOptions
 from rag.embeddings import E5Embeddings
 from rag.rerank import CrossEncoderReranker
 
@@ -116,8 +117,8 @@ def test_settings_path_reaches_the_retriever(
         kb = workspace.open("rerank", create=True)
         kb.ingest(docs)
         query = "pump litres per minute"
-        plain = kb.retriever(k=3, mode="hybrid").model_copy(update={"reranker": None}).invoke(query)
-        reranked = kb.retriever(k=3, mode="hybrid").invoke(query)
+        plain = kb.retriever(RetrievalOptions(k=3, mode="hybrid")).model_copy(update={"reranker": None}).invoke(query)
+        reranked = kb.retriever(RetrievalOptions(k=3, mode="hybrid")).invoke(query)
         texts = {doc.metadata["id"]: doc.page_content for doc in plain}
         expected = _model_order(reranker, query, [doc.metadata["id"] for doc in plain], texts)
         assert [doc.metadata["id"] for doc in reranked] == expected

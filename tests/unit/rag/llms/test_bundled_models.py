@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.errors import ProviderUnavailable
+from kbtypes.errors import ProviderUnavailable
 from rag.llms.bundled import (
     DEFAULT_MODEL,
     DEFAULT_MODEL_FILENAME,

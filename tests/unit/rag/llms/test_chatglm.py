@@ -15,7 +15,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 from transformers import AutoTokenizer, BatchEncoding
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 from rag.llms.chatglm import ChatGLM
 from rag.llms.chatglm_loading import inspect_checkpoint
 from tests.unit.rag.llms.local_model_capabilities import LocalChatModelCapabilities

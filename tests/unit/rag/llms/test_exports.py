@@ -15,6 +15,7 @@ def test_all_is_pinned() -> None:
         "DEFAULT_MODEL_SHA256",
         "LLMKind",
         "LLMSpec",
+        "counts_tokens_locally",
         "ensure_default_model",
         "ensure_quality_model",
         "openai_chat_model",

@@ -12,7 +12,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 from rag.llms.llamacpp import ChatLlamaCpp
 from tests.unit.rag.llms.local_model_capabilities import LocalChatModelCapabilities
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, SystemMessage, ToolMessage
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 from rag.llms.messages import to_chat_dicts
 
 

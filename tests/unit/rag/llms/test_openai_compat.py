@@ -6,7 +6,7 @@ import pytest
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 from rag.llms import openai_chat_model
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.errors import ConfigError
+from kbtypes.errors import ConfigError
 from rag.llms import LLMSpec, parse_llm_spec
 
 

@@ -12,12 +12,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kb.errors import ConfigError, KBError
-from kb.evaluation import EvalReport, evaluate, load_cases
-from rag.retrievers import RetrievalMode
+from kb.cli.context import cli_context
+from kbtypes.errors import ConfigError, KBError
+from kbtypes.retrieval import RetrievalMode
 
 if TYPE_CHECKING:
-    from kb.evaluation import EvalCase
+    from kb.evaluation import EvalCase, EvalReport
     from kb.knowledge_base import KnowledgeBase
 
 __all__ = ["eval_command", "render_reports"]
@@ -112,6 +112,7 @@ def render_reports(console: Console, reports: Sequence[EvalReport], *, title: st
 
 
 def eval_command(
+    ctx: typer.Context,
     qa_file: Annotated[Path, typer.Argument(help="JSONL file: one {q, sources, keys} object per line.")],
     kb: Annotated[str, typer.Option("--kb", help="Knowledge base name.")] = "default",
     mode: Annotated[
@@ -128,11 +129,10 @@ def eval_command(
     ] = None,
 ) -> None:
     """Measure hit@k, MRR and latency of a knowledge base on a question file, one column per mode."""
-    # kb.cli registers this command, so its shared state is imported here rather than at module level.
-    from kb.cli import state
-    from kb.knowledge_base import Workspace
+    from kb.evaluation import evaluate, load_cases
 
-    errors = Console(stderr=True)
+    context = cli_context(ctx)
+    errors = context.errors
     try:
         modes = _modes(mode)
         cases: list[EvalCase] = load_cases(qa_file)
@@ -140,7 +140,7 @@ def eval_command(
             cases = [case for case in cases if case.split == split]
             if not cases:
                 raise ConfigError(f"{qa_file} has no cases with split {split!r}")
-        workspace = Workspace.from_settings(state.settings, load_chat_model=answers)
+        workspace = context.workspace(chat=answers)
         try:
             knowledge_base: KnowledgeBase = workspace.open(kb)
             reports = [evaluate(knowledge_base, cases, mode=m, k=k, answers=answers) for m in modes]
@@ -153,4 +153,4 @@ def eval_command(
         payload = {"kb": kb, "file": str(qa_file), "reports": [r.model_dump(mode="json") for r in reports]}
         sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
         return
-    render_reports(Console(), reports, title=f"kb eval {kb}")
+    render_reports(context.console, reports, title=f"kb eval {kb}")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kb.knowledge_base import _has_local_tokenizer, estimate_tokens
-from rag.llms import openai_chat_model
+from rag.language import estimate_tokens
+from rag.llms import counts_tokens_locally, openai_chat_model
 
 
 def test_estimate_is_conservative_for_chinese_and_english() -> None:
@@ -14,4 +14,4 @@ def test_estimate_is_conservative_for_chinese_and_english() -> None:
 
 def test_remote_models_use_the_estimate() -> None:
     remote = openai_chat_model(base_url="http://127.0.0.1:9/v1", model="glm-4")
-    assert not _has_local_tokenizer(remote)
+    assert not counts_tokens_locally(remote)

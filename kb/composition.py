@@ -1,21 +1,35 @@
-"""The one place that turns settings into model components (embedder, chat model, reranker)."""
+"""Where settings become components: the models, the Chroma client, and each knowledge base's parts.
+
+``Workspace.from_settings`` and ``Workspace.open`` call in here; nothing else reads settings to build parts.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kb.errors import ConfigError
-from kb.settings import EmbeddingsSettings, LLMSettings
+from kb.knowledge_base import KnowledgeBase
+from kb.settings import EmbeddingsSettings, LLMSettings, Settings
+from kbtypes.errors import ConfigError
 
 if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
     from langchain_core.language_models import BaseChatModel
 
     from rag.embeddings import IdentifiedEmbeddings
     from rag.rerank import CrossEncoderReranker
 
-__all__ = ["build_chat_model", "build_embeddings", "build_reranker"]
+__all__ = [
+    "Components",
+    "build_chat_model",
+    "build_embeddings",
+    "build_reranker",
+    "components_from_settings",
+    "open_knowledge_base",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -112,3 +126,80 @@ def build_reranker(model_path: str) -> CrossEncoderReranker | None:
     from rag.rerank import CrossEncoderReranker
 
     return CrossEncoderReranker(model_path)
+
+
+@dataclass(frozen=True)
+class Components:
+    """What a workspace shares between its knowledge bases."""
+
+    embeddings: IdentifiedEmbeddings
+    chat_model: Callable[[], BaseChatModel] | None
+    reranker: CrossEncoderReranker | None
+    chroma: ClientAPI | None
+
+
+def components_from_settings(settings: Settings, *, load_chat_model: bool = True) -> Components:
+    """Build every shared component the settings name; the chat model is only described, loaded on first use.
+
+    Raises:
+        ConfigError: a setting is invalid.
+        ProviderUnavailable: a model or the Chroma server cannot be reached.
+    """
+    from rag.store import chroma_client
+
+    embeddings = build_embeddings(settings.embeddings)
+    chroma = chroma_client(url=settings.chroma_url) if settings.chroma_url else None
+    models_dir = settings.home / "models"
+    chat_model = (lambda: build_chat_model(settings.llm, models_dir=models_dir)) if load_chat_model else None
+    return Components(
+        embeddings=embeddings,
+        chat_model=chat_model,
+        reranker=build_reranker(settings.retrieval.rerank_model),
+        chroma=chroma,
+    )
+
+
+def open_knowledge_base(
+    *,
+    name: str,
+    directory: Path,
+    settings: Settings,
+    embeddings: IdentifiedEmbeddings,
+    chroma: ClientAPI | None,
+    chat_model: Callable[[], BaseChatModel] | None,
+    reranker: CrossEncoderReranker | None,
+) -> KnowledgeBase:
+    """Assemble one knowledge base from its folder: manifest, vector store, lexical index, writer, ingestor.
+
+    Raises:
+        EmbeddingMismatch: its vector store was built with another embedding model.
+    """
+    from ingest.manifest import Manifest
+    from ingest.pipeline import Ingestor
+    from rag.index_writer import IndexWriter
+    from rag.lexical import LexicalIndex
+    from rag.store import ChromaChunkStore, chroma_client
+
+    client = chroma or chroma_client(persist_directory=directory / "chroma")
+    store = ChromaChunkStore(client, f"kb_{name}", embeddings)
+    manifest = Manifest(directory / "manifest.sqlite3")
+    index = IndexWriter(store, LexicalIndex(directory / "lexical"), embeddings)
+    ingestor = Ingestor(
+        manifest=manifest,
+        index=index,
+        chunk_size=settings.ingest.chunk_size,
+        chunk_overlap=settings.ingest.chunk_overlap,
+        batch_size=settings.ingest.embed_batch_size,
+    )
+    return KnowledgeBase(
+        name=name,
+        directory=directory,
+        manifest=manifest,
+        index=index,
+        ingestor=ingestor,
+        embedding_model=embeddings.model_id,
+        settings=settings,
+        chat_model=chat_model,
+        reranker=reranker,
+    )
+

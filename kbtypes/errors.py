@@ -11,8 +11,8 @@ Every error kb raises on purpose derives from ``KBError``, grouped by what the c
     │   └── UnsupportedFileType  kb has no loader for this kind of file
     └── ProviderUnavailable    a model or server kb depends on cannot be reached or loaded
 
-This module imports nothing from kb, so ``ingest/`` and ``rag/`` may raise these types without
-depending on the facade.
+It sits in the bottom layer and imports nothing of ours, so every layer raises these types and the CLI
+and the server map them without knowing which layer raised.
 """
 
 from __future__ import annotations

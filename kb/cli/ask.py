@@ -6,17 +6,17 @@ import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
-from kb.cli import KbOption, ModeOption, _fail, _workspace, console, errors, state
-from kb.errors import KBError
-from rag.answer import Answer, Source, SourcesEvent, TokenEvent
+from kb.cli.context import CliContext, KbOption, ModeOption, cli_context
+from kbtypes.errors import KBError
+from kbtypes.retrieval import RetrievalOptions
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from kb.knowledge_base import KnowledgeBase
-    from rag.answer import AnswerEvent
+    from kbtypes.answer import Answer, AnswerEvent, Source
 
 __all__ = ["ask", "chat"]
 
@@ -30,12 +30,6 @@ LlmOption = Annotated[
 _EXIT_WORDS = frozenset({"stop", "exit", "quit"})
 
 
-def _use_llm(spec: str | None) -> None:
-    if spec:
-        llm = state.settings.llm.model_copy(update={"spec": spec})
-        state.settings = state.settings.model_copy(update={"llm": llm})
-
-
 def _sources_table(sources: list[Source]) -> Table:
     table = Table("#", "score", "source", "page", "text", title="sources", title_justify="left")
     for source in sources:
@@ -45,8 +39,11 @@ def _sources_table(sources: list[Source]) -> Table:
     return table
 
 
-def _render(events: Generator[AnswerEvent, None, None]) -> Answer:
+def _render(context: CliContext, events: Generator[AnswerEvent, None, None]) -> Answer:
     """Print the sources table, then tokens as they come, then the quotes and any warning about the answer."""
+    from kbtypes.answer import SourcesEvent, TokenEvent
+
+    console = context.console
     answer: Answer | None = None
     streamed: list[str] = []
     try:
@@ -73,7 +70,7 @@ def _render(events: Generator[AnswerEvent, None, None]) -> Answer:
                 highlight=False,
             )
         console.print(answer.answer, highlight=False, markup=False)
-    _print_quotes(answer)
+    _print_quotes(console, answer)
     if not answer.grounded:
         console.print(
             "warning: not found in any source: " + ", ".join(answer.unsupported), style="bold yellow", highlight=False
@@ -81,7 +78,7 @@ def _render(events: Generator[AnswerEvent, None, None]) -> Answer:
     return answer
 
 
-def _print_quotes(answer: Answer) -> None:
+def _print_quotes(console: Console, answer: Answer) -> None:
     for source in answer.sources:
         if not source.cited:
             continue
@@ -92,11 +89,8 @@ def _print_quotes(answer: Answer) -> None:
             console.print(f"    “{quote}”", style="dim", highlight=False, markup=False)
 
 
-def _open(kb: str) -> KnowledgeBase:
-    return _workspace(chat=True).open(kb)
-
-
 def ask(
+    ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="The question, in any language.")],
     kb: KbOption = "default",
     as_json: Annotated[
@@ -107,30 +101,32 @@ def ask(
     mode: ModeOption = None,
 ) -> None:
     """Answer a question from a knowledge base, citing the sources; streams on a terminal."""
-    _use_llm(llm)
+    context = cli_context(ctx).with_llm(llm)
+    options = RetrievalOptions(k=k, mode=mode)
     try:
-        knowledge_base = _open(kb)
+        knowledge_base = context.workspace(chat=True).open(kb)
         if as_json:
-            answer = knowledge_base.ask(question, k=k, mode=mode)
+            answer = knowledge_base.ask(question, options=options)
             sys.stdout.write(answer.model_dump_json() + "\n")
             return
-        _render(knowledge_base.ask_events(question, k=k, mode=mode))
+        _render(context, knowledge_base.ask_events(question, options=options))
     except KBError as e:
-        raise _fail(e) from e
+        raise context.fail(e) from e
 
 
-def chat(kb: KbOption = "default", llm: LlmOption = None) -> None:
+def chat(ctx: typer.Context, kb: KbOption = "default", llm: LlmOption = None) -> None:
     """Talk to a knowledge base: follow-up questions keep the context.
 
     Type ``clear`` to forget the conversation and ``stop`` or ``exit`` to leave; Ctrl-C stops the current
     answer without leaving.
     """
-    _use_llm(llm)
+    context = cli_context(ctx).with_llm(llm)
+    console = context.console
     try:
-        knowledge_base = _open(kb)
+        knowledge_base = context.workspace(chat=True).open(kb)
     except KBError as e:
-        raise _fail(e) from e
-    turns = state.settings.server.session_turns
+        raise context.fail(e) from e
+    turns = context.settings.server.session_turns
     history: list[tuple[str, str]] = []
     console.print(f"kb chat on {kb!r}: 'clear' resets the conversation, 'stop' leaves.", highlight=False)
     while True:
@@ -148,13 +144,13 @@ def chat(kb: KbOption = "default", llm: LlmOption = None) -> None:
             console.print("conversation cleared", style="dim")
             continue
         try:
-            answer = _render(knowledge_base.ask_events(question, history=history))
+            answer = _render(context, knowledge_base.ask_events(question, history=history))
         except KeyboardInterrupt:
             # _render closed the event stream, which stops the model; stay in the session.
             console.print("\n[stopped]", style="dim", highlight=False)
             continue
         except KBError as e:
-            errors.print(f"[red]error:[/red] {e}", highlight=False)
+            context.errors.print(f"[red]error:[/red] {e}", highlight=False)
             continue
         if not answer.refused:
             history.append((question, answer.answer))

@@ -1,10 +1,12 @@
-"""Typed results the facade returns to the CLI, the server and library users."""
+"""Typed results of ingest and search, shared by every layer and returned to library users."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from pydantic import BaseModel, Field
 
-__all__ = ["DocumentInfo", "KnowledgeBaseInfo", "SearchHit"]
+__all__ = ["DocumentInfo", "FileFailure", "IngestReport", "KnowledgeBaseInfo", "SearchHit"]
 
 
 class SearchHit(BaseModel):
@@ -39,3 +41,28 @@ class KnowledgeBaseInfo(BaseModel):
     documents: int
     chunks: int
     embedding_model: str
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A file that could not be indexed, and why (one line)."""
+
+    source: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[FileFailure] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    chunks_embedded: int = 0
+    recovered: bool = False
+    seconds: float = 0.0
+    embed_seconds: float = 0.0

@@ -1,0 +1,87 @@
+"""``kb ingest``: index folders incrementally, with a progress bar on a terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm import tqdm
+
+from kb.cli.context import KbOption, cli_context
+from kbtypes.errors import KBError
+
+__all__ = ["ingest"]
+
+
+class _Bar:
+    """tqdm progress over files; silent when stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self._bar: tqdm[None] | None = None
+        self._chunks = 0
+
+    def start(self, files: int) -> None:
+        self._bar = tqdm(total=files, unit="file", desc="ingest", disable=not sys.stderr.isatty(), leave=False)
+
+    def file_done(self, source: str, chunks: int) -> None:
+        self._chunks += chunks
+        if self._bar is not None:
+            self._bar.set_postfix(chunks=self._chunks, refresh=False)
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Folders or files to index.", exists=True)],
+    kb: KbOption = "default",
+    delete: Annotated[bool, typer.Option("--delete/--no-delete", help="Drop files gone from the folder.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Index folders incrementally: new and changed files are (re)indexed, removed ones leave the index."""
+    context = cli_context(ctx)
+    try:
+        knowledge_base = context.workspace().open(kb, create=True)
+        totals: dict[str, list[object]] = {k: [] for k in ("added", "updated", "unchanged", "removed", "failed")}
+        chunks = embedded = 0
+        started = time.perf_counter()
+        for path in paths:
+            bar = _Bar()
+            try:
+                report = knowledge_base.ingest(path, delete_missing=delete, progress=bar)
+            finally:
+                bar.close()
+            for key in ("added", "updated", "unchanged", "removed"):
+                totals[key].extend(getattr(report, key))
+            totals["failed"].extend({"source": f.source, "reason": f.reason} for f in report.failed)
+            chunks += report.chunks_written
+            embedded += report.chunks_embedded
+        seconds = time.perf_counter() - started
+    except KBError as e:
+        raise context.fail(e) from e
+    except KeyboardInterrupt:
+        context.errors.print("interrupted: the index is consistent; run the same command again to finish", highlight=False)
+        raise typer.Exit(130) from None
+    summary = {key: len(value) for key, value in totals.items()}
+    if as_json:
+        context.console.print_json(json.dumps({**summary, "failures": totals["failed"], "chunks": chunks,
+                                       "embedded": embedded, "seconds": round(seconds, 2)}))
+    else:
+        context.console.print(
+            f"added {summary['added']}, updated {summary['updated']}, unchanged {summary['unchanged']}, "
+            f"removed {summary['removed']}, failed {summary['failed']}; "
+            f"{chunks} chunks written ({embedded} embedded) in {seconds:.1f}s",
+            highlight=False,
+        )
+        for failure in totals["failed"]:
+            assert isinstance(failure, dict)
+            context.errors.print(f"failed: {failure['source']}: {failure['reason']}", highlight=False, markup=False)
+    if totals["failed"]:
+        raise typer.Exit(1)
