@@ -83,7 +83,9 @@ def load_questions(split: str) -> list[dict[str, Any]]:
     return [q for q in lines if split == "all" or q.get("split") == split]
 
 
-def score(system: str, question: dict[str, Any], answer: str, passages: list[str], names: list[str], **rest: Any) -> Run:
+def score(
+    system: str, question: dict[str, Any], answer: str, passages: list[str], names: list[str], **rest: Any
+) -> Run:
     """Score one answer the same way whichever system wrote it."""
     from kb.evaluation import facts_found
     from rag.citations import is_refusal, resolve_citations
@@ -127,7 +129,11 @@ class SeedBaseline:
         splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=0)
         self.chunks: list[tuple[str, str]] = []
         for path in sorted(p for p in corpus.rglob("*") if p.is_file()):
-            text = _docx_text(path) if path.suffix == ".docx" else path.read_text(encoding="utf-8", errors="replace")
+            text = (
+                _docx_text(path)
+                if path.suffix == ".docx"
+                else path.read_text(encoding="utf-8", errors="replace")
+            )
             self.chunks.extend((path.name, chunk) for chunk in splitter.split_text(text))
         self.embeddings = E5Embeddings()
         digest = hashlib.sha256("\0".join(c for _, c in self.chunks).encode()).hexdigest()[:16]
@@ -135,7 +141,9 @@ class SeedBaseline:
         if cached.is_file():
             self.vectors = np.load(cached)
         else:
-            self.vectors = np.array(self.embeddings.embed_documents([c for _, c in self.chunks]), dtype=np.float32)
+            self.vectors = np.array(
+                self.embeddings.embed_documents([c for _, c in self.chunks]), dtype=np.float32
+            )
             np.save(cached, self.vectors)
 
     def run(self, llm: Any, question: dict[str, Any]) -> Run:
@@ -208,11 +216,15 @@ def worker(args: argparse.Namespace) -> None:
     settings.llm.spec = "quality" if args.worker == "quality" else "default"
     workspace = Workspace.from_settings(settings)
     kb = workspace.open("bench")
-    baseline = SeedBaseline(build_corpus(args.home, args.corpus), args.home) if args.worker == "baseline" else None
+    baseline = (
+        SeedBaseline(build_corpus(args.home, args.corpus), args.home) if args.worker == "baseline" else None
+    )
     kb.search("warm up", RetrievalOptions(k=1))
     runs: list[Run] = []
     for question in questions:
-        run = baseline.run(workspace.chat_model(), question) if baseline else run_kb(args.worker, kb, question)
+        run = (
+            baseline.run(workspace.chat_model(), question) if baseline else run_kb(args.worker, kb, question)
+        )
         runs.append(run)
         print(
             f"{run.system:8} {run.qid:26} ttft={run.ttft_s:5.1f}s total={run.total_s:5.1f}s "
@@ -221,7 +233,9 @@ def worker(args: argparse.Namespace) -> None:
         )
     workspace.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    args.out.write_text(json.dumps({"runs": [asdict(r) for r in runs], "peak_rss_mib": peak}, ensure_ascii=False))
+    args.out.write_text(
+        json.dumps({"runs": [asdict(r) for r in runs], "peak_rss_mib": peak}, ensure_ascii=False)
+    )
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -255,9 +269,13 @@ def summarize(runs: list[Run], peak_rss_mib: float) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--split", default="heldout", choices=("heldout", "tune", "all"))
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma-separated: default,quality,baseline")
+    parser.add_argument(
+        "--systems", default=",".join(SYSTEMS), help="comma-separated: default,quality,baseline"
+    )
     parser.add_argument("--corpus", type=Path, default=REPO.parent / "shared" / "corpora" / "zh-chatglm")
     parser.add_argument("--home", type=Path, default=Path("/tmp/kb-bench-answer"), help="KB home (reused)")
     parser.add_argument("--threads", type=int, default=2)
@@ -280,7 +298,9 @@ def main() -> None:
     workspace.open("bench", create=True).ingest(corpus)
     workspace.close()
     systems = [s for s in args.systems.split(",") if s]
-    print(f"{len(load_questions(args.split))} {args.split} questions, systems={systems}, threads={args.threads}")
+    print(
+        f"{len(load_questions(args.split))} {args.split} questions, systems={systems}, threads={args.threads}"
+    )
     results: dict[str, dict[str, Any]] = {}
     all_runs: list[dict[str, Any]] = []
     for system in systems:

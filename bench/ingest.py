@@ -138,11 +138,17 @@ def run_baseline(folder: Path, home: Path, embeddings: TimedEmbeddings) -> dict[
     ]
     chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=0).split_documents(documents)
     Chroma.from_documents(chunks, embeddings, persist_directory=str(home / "chroma"), collection_name="seed")
-    return {"seconds": time.perf_counter() - started, "embed_seconds": embeddings.seconds, "chunks": float(len(chunks))}
+    return {
+        "seconds": time.perf_counter() - started,
+        "embed_seconds": embeddings.seconds,
+        "chunks": float(len(chunks)),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="20 KB of text from each file")
     parser.add_argument("--slice-kb", type=int, default=80, help="KB of text taken from each bulk file")
     parser.add_argument("--full", action="store_true", help="whole files")
@@ -188,7 +194,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(output, indent=2))
         return
-    print(f"slice per file: {'whole files' if limit is None else f'{limit} KB'}   peak RSS: {peak_rss_mb:.0f} MB")
+    print(
+        f"slice per file: {'whole files' if limit is None else f'{limit} KB'}   peak RSS: {peak_rss_mb:.0f} MB"
+    )
     keys = list(next(iter(results.values())))
     print(f"{'metric':36s}" + "".join(f"{name:>14s}" for name in results))
     for key in keys:

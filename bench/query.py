@@ -89,7 +89,9 @@ def make_files(folder: Path, total_chunks: int, files: int) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--queries", type=int, default=100)
@@ -100,15 +102,18 @@ def main() -> None:
         docs = root / "docs"
         docs.mkdir()
         sample = make_files(docs, args.chunks, args.files)
-        settings = Settings(home=root / "home", ingest={"chunk_size": 500, "chunk_overlap": 0,
-                                                        "embed_batch_size": 2000})
+        settings = Settings(
+            home=root / "home", ingest={"chunk_size": 500, "chunk_overlap": 0, "embed_batch_size": 2000}
+        )
         workspace = Workspace(settings=settings, embeddings=HashingEmbeddings())
         kb = workspace.open("scale", create=True)
         started = time.perf_counter()
         report = kb.ingest(docs)
         build = time.perf_counter() - started
         chunks = kb._index.store.count()
-        print(f"built {chunks} chunks from {len(report.added)} files in {build:.0f}s (feature-hashing embedder)")
+        print(
+            f"built {chunks} chunks from {len(report.added)} files in {build:.0f}s (feature-hashing embedder)"
+        )
 
         rng = np.random.default_rng(7)
         queries = []
@@ -123,7 +128,10 @@ def main() -> None:
             ("dense", kb.retriever(RetrievalOptions(k=5, mode="dense"))),
             ("bm25", kb.retriever(RetrievalOptions(k=5, mode="bm25"))),
             ("hybrid", kb.retriever(RetrievalOptions(k=5, mode="hybrid"))),
-            ("hybrid, filtered to one file", kb.retriever(RetrievalOptions(k=5, mode="hybrid", source_glob=one_file))),
+            (
+                "hybrid, filtered to one file",
+                kb.retriever(RetrievalOptions(k=5, mode="hybrid", source_glob=one_file)),
+            ),
         ]:
             retriever.invoke(queries[0])
             times = []
@@ -131,7 +139,9 @@ def main() -> None:
                 t = time.perf_counter()
                 retriever.invoke(query)
                 times.append((time.perf_counter() - t) * 1000)
-            print(f"{label:28s} {statistics.median(times):8.1f} {percentile(times, 95):8.1f} {max(times):8.1f}")
+            print(
+                f"{label:28s} {statistics.median(times):8.1f} {percentile(times, 95):8.1f} {max(times):8.1f}"
+            )
 
         e5 = E5Embeddings()
         e5.embed_query("warm up")
@@ -140,19 +150,29 @@ def main() -> None:
             t = time.perf_counter()
             e5.embed_query(query)
             embed_times.append((time.perf_counter() - t) * 1000)
-        print(f"e5 query embedding: p50={statistics.median(embed_times):.1f} ms p95={percentile(embed_times, 95):.1f} ms"
-              " (add to the figures above for end to end)")
+        print(
+            f"e5 query embedding: p50={statistics.median(embed_times):.1f} ms p95={percentile(embed_times, 95):.1f} ms"
+            " (add to the figures above for end to end)"
+        )
 
         target = sorted(kb.manifest.records())[0]
         size = len(kb.manifest.get(target).chunk_ids)  # type: ignore[union-attr]
-        probe = next(q for q in queries if kb.search(q, RetrievalOptions(k=1, mode="dense"))[0].source == target)
+        probe = next(
+            q for q in queries if kb.search(q, RetrievalOptions(k=1, mode="dense"))[0].source == target
+        )
         t = time.perf_counter()
         kb.remove(target)
         visible = time.perf_counter() - t
-        leaked = [hit for mode in ("dense", "bm25", "hybrid") for hit in kb.search(probe, RetrievalOptions(k=5, mode=mode))  # type: ignore[arg-type]
-                  if hit.source == target]
-        print(f"remove one file ({size} chunks): gone from search in {visible:.2f}s "
-              f"(manifest + BM25 + hide; removed file's chunks in results right after: {len(leaked)})")
+        leaked = [
+            hit
+            for mode in ("dense", "bm25", "hybrid")
+            for hit in kb.search(probe, RetrievalOptions(k=5, mode=mode))  # type: ignore[arg-type]
+            if hit.source == target
+        ]
+        print(
+            f"remove one file ({size} chunks): gone from search in {visible:.2f}s "
+            f"(manifest + BM25 + hide; removed file's chunks in results right after: {len(leaked)})"
+        )
         retriever = kb.retriever(RetrievalOptions(k=5, mode="hybrid"))
         during: list[float] = []
         while kb._index.store.hidden_count:
@@ -161,9 +181,11 @@ def main() -> None:
             during.append((time.perf_counter() - q) * 1000)
         kb.wait_for_purge()
         purged = time.perf_counter() - t
-        print(f"  its rows purged from Chroma in the background after {purged:.2f}s; "
-              f"{len(during)} hybrid queries meanwhile: p50={statistics.median(during or [0]):.1f} ms "
-              f"p95={percentile(during or [0], 95):.1f} ms")
+        print(
+            f"  its rows purged from Chroma in the background after {purged:.2f}s; "
+            f"{len(during)} hybrid queries meanwhile: p50={statistics.median(during or [0]):.1f} ms "
+            f"p95={percentile(during or [0], 95):.1f} ms"
+        )
         print(f"chunks left: {kb._index.store.count()}  lexical: {len(kb._index.lexical)}")
         print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
         workspace.close()

@@ -37,9 +37,9 @@ def declared_html_charset(data: bytes) -> str | None:
 
 
 def decode_text(data: bytes, *, declared: str | None = None) -> str:
-    """Decode ``data`` to text, trying a BOM, the declared charset, UTF-8, then detection.
+    r"""Decode ``data`` to text, trying a BOM, the declared charset, UTF-8, then detection.
 
-    Line endings are normalised to ``\\n``.
+    Line endings are normalised to ``\n``.
 
     Args:
         data: Raw file content.

@@ -229,8 +229,9 @@ class Ingestor:
     @staticmethod
     def _candidate(path: Path, base: Path) -> _Candidate:
         stat = path.stat()
-        return _Candidate(path=path, source=path.relative_to(base).as_posix(), size=stat.st_size,
-                          mtime_ns=stat.st_mtime_ns)
+        return _Candidate(
+            path=path, source=path.relative_to(base).as_posix(), size=stat.st_size, mtime_ns=stat.st_mtime_ns
+        )
 
     # -- per-file work ----------------------------------------------------------------------------
 
@@ -264,9 +265,15 @@ class Ingestor:
             reason = str(e)
             logger.warning("ingest failed source=%s reason=%s", candidate.source, reason)
             if record is not None and record.chunk_ids:
-                self._remove(record)  # its old chunks go the way of a removed file's; the failure is recorded next
+                self._remove(
+                    record
+                )  # its old chunks go the way of a removed file's; the failure is recorded next
             self.manifest.fail(
-                candidate.source, root=root_key, size=candidate.size, mtime_ns=candidate.mtime_ns, sha256=sha,
+                candidate.source,
+                root=root_key,
+                size=candidate.size,
+                mtime_ns=candidate.mtime_ns,
+                sha256=sha,
                 error=reason,
             )
             report.failed.append(FileFailure(candidate.source, reason))
@@ -281,8 +288,9 @@ class Ingestor:
             occurrences[text_hash] = occurrence + 1
             ids.append(chunk_id(candidate.source, text_hash, occurrence))
             metadatas.append(_chunk_metadata(chunk, candidate, index, text_hash))
-        return _Prepared(candidate, sha, ids, texts, hashes, metadatas,
-                         is_new=record is None or record.status != "indexed")
+        return _Prepared(
+            candidate, sha, ids, texts, hashes, metadatas, is_new=record is None or record.status != "indexed"
+        )
 
     def _chunk(self, candidate: _Candidate) -> list[Document]:
         blocks = load_file(candidate.path)
@@ -304,8 +312,12 @@ class Ingestor:
             previous = self.manifest.get(candidate.source)
             old_ids = set(previous.chunk_ids) if previous else set()
             self.manifest.begin(
-                candidate.source, root=root_key, size=candidate.size, mtime_ns=candidate.mtime_ns,
-                sha256=item.sha256, pending_ids=item.ids,
+                candidate.source,
+                root=root_key,
+                size=candidate.size,
+                mtime_ns=candidate.mtime_ns,
+                sha256=item.sha256,
+                pending_ids=item.ids,
             )
             fresh = [i for i, chunk in enumerate(item.ids) if chunk not in old_ids]
             self.index.upsert(
@@ -317,14 +329,23 @@ class Ingestor:
             stale = sorted(old_ids - set(item.ids))
             self.index.delete(stale)
             self.manifest.commit(
-                candidate.source, root=root_key, size=candidate.size, mtime_ns=candidate.mtime_ns,
-                sha256=item.sha256, chunk_ids=item.ids,
+                candidate.source,
+                root=root_key,
+                size=candidate.size,
+                mtime_ns=candidate.mtime_ns,
+                sha256=item.sha256,
+                chunk_ids=item.ids,
             )
             report.chunks_written += len(fresh)
             report.chunks_deleted += len(stale)
             (report.added if item.is_new else report.updated).append(candidate.source)
-            logger.info("indexed source=%s chunks=%d new=%d stale=%d", candidate.source, len(item.ids),
-                        len(fresh), len(stale))
+            logger.info(
+                "indexed source=%s chunks=%d new=%d stale=%d",
+                candidate.source,
+                len(item.ids),
+                len(fresh),
+                len(stale),
+            )
             if progress:
                 progress.file_done(candidate.source, len(item.ids))
 
@@ -364,4 +385,3 @@ def _chunk_metadata(chunk: Document, candidate: _Candidate, index: int, text_has
     if chunk.metadata.get("headings"):
         metadata["headings"] = str(chunk.metadata["headings"])
     return metadata
-

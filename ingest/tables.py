@@ -38,6 +38,4 @@ def html_table_text(html: str) -> str:
         root = lxml.html.fragment_fromstring(html, create_parent="div")
     except (etree.ParserError, ValueError):
         return ""
-    return table_text(
-        [cell.text_content() for cell in row.iter("td", "th")] for row in root.iter("tr")
-    )
+    return table_text([cell.text_content() for cell in row.iter("td", "th")] for row in root.iter("tr"))

@@ -50,7 +50,9 @@ def build_embeddings(settings: EmbeddingsSettings) -> IdentifiedEmbeddings:
             return embeddings.USEEmbeddings()
         case "sentence-transformers":
             if not settings.model:
-                raise ConfigError("embeddings provider sentence-transformers needs KB_EMBEDDINGS__MODEL=<folder>")
+                raise ConfigError(
+                    "embeddings provider sentence-transformers needs KB_EMBEDDINGS__MODEL=<folder>"
+                )
             return embeddings.SentenceTransformerEmbeddings(settings.model)
         case "openai":
             return embeddings.OpenAICompatibleEmbeddings(
@@ -202,4 +204,3 @@ def open_knowledge_base(
         chat_model=chat_model,
         reranker=reranker,
     )
-

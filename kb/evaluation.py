@@ -72,7 +72,9 @@ class EvalCase(BaseModel):
     split: Literal["", "tune", "heldout"] = Field(default="", description="Tuning or held-out half.")
     lang: str = Field(default="", description="Language of the question (zh, en).")
     kind: str = Field(default="", description="Where the answer sits: table, number, list, command, prose.")
-    cross: bool = Field(default=False, description="The question's language differs from the answering text's.")
+    cross: bool = Field(
+        default=False, description="The question's language differs from the answering text's."
+    )
     line: int = Field(
         default=0, ge=0, description="Line of the question file the case came from (0 = built in code)."
     )
@@ -102,9 +104,15 @@ class CaseResult(BaseModel):
     answer_key_rate: float | None = Field(default=None, description="Share of keys found in the answer.")
     answer_ms: float | None = Field(default=None, description="Wall time of the ask call.")
     ttft_ms: float | None = Field(default=None, description="Time to the first answer token.")
-    mode: str | None = Field(default=None, description="How the answer came about (generated, extractive, ...).")
-    grounded: bool | None = Field(default=None, description="Whether every figure of the answer is in a source.")
-    degenerate: str | None = Field(default=None, description="Why the model's first reply was rejected, if it was.")
+    mode: str | None = Field(
+        default=None, description="How the answer came about (generated, extractive, ...)."
+    )
+    grounded: bool | None = Field(
+        default=None, description="Whether every figure of the answer is in a source."
+    )
+    degenerate: str | None = Field(
+        default=None, description="Why the model's first reply was rejected, if it was."
+    )
     failures: list[str] = Field(
         default_factory=list, description="Why this case counts as failed; empty = passed."
     )
@@ -126,10 +134,16 @@ class EvalReport(BaseModel):
     passage_mrr: float
     answer_key_rate: float | None = None
     all_keys_hit: float | None = Field(default=None, description="Share of answerable cases with every fact.")
-    any_key_hit: float | None = Field(default=None, description="Share of answerable cases with at least one fact.")
-    grounded_rate: float | None = Field(default=None, description="Share of given answers with no unsupported claim.")
+    any_key_hit: float | None = Field(
+        default=None, description="Share of answerable cases with at least one fact."
+    )
+    grounded_rate: float | None = Field(
+        default=None, description="Share of given answers with no unsupported claim."
+    )
     degenerate: int | None = Field(default=None, description="Answers whose first reply was degenerate.")
-    extractive: int | None = Field(default=None, description="Answers quoted from a source instead of generated.")
+    extractive: int | None = Field(
+        default=None, description="Answers quoted from a source instead of generated."
+    )
     wrong_refusals: int | None = Field(default=None, description="Answerable cases that were refused.")
     refusal_accuracy: float | None = None
     ttft_p50_ms: float | None = None
@@ -352,8 +366,12 @@ def evaluate(
         passage_hit=_mean([1.0 if rank is not None else 0.0 for rank in passage_ranks]),
         passage_mrr=reciprocal(passage_ranks),
         answer_key_rate=_mean(key_rates) if answers and key_rates else None,
-        all_keys_hit=_mean([1.0 if rate == 1.0 else 0.0 for rate in key_rates]) if answers and key_rates else None,
-        any_key_hit=_mean([1.0 if rate > 0.0 else 0.0 for rate in key_rates]) if answers and key_rates else None,
+        all_keys_hit=_mean([1.0 if rate == 1.0 else 0.0 for rate in key_rates])
+        if answers and key_rates
+        else None,
+        any_key_hit=_mean([1.0 if rate > 0.0 else 0.0 for rate in key_rates])
+        if answers and key_rates
+        else None,
         grounded_rate=_mean([1.0 if r.grounded else 0.0 for r in given]) if answers and given else None,
         degenerate=sum(1 for r in results if r.degenerate) if answers else None,
         extractive=sum(1 for r in results if r.mode == "extractive") if answers else None,

@@ -22,6 +22,7 @@ from kbtypes.results import DocumentInfo, IngestReport, KnowledgeBaseInfo, Searc
 from kbtypes.retrieval import RetrievalOptions
 
 if TYPE_CHECKING:
+    from langchain_chroma import Chroma
     from langchain_core.documents import Document
     from langchain_core.language_models import BaseChatModel
 
@@ -225,6 +226,10 @@ class KnowledgeBase:
             predicate=_predicate(allowed_sources, options.file_types),
             reranker=self._reranker,
         )
+
+    def vectorstore(self) -> Chroma:
+        """The underlying ``langchain_chroma.Chroma`` (call ``wait_for_purge`` first to see no removed rows)."""
+        return self._index.store.as_vectorstore()
 
     def search(self, query: str, options: RetrievalOptions = _DEFAULT_OPTIONS) -> list[SearchHit]:
         """The passages that best match ``query``, best first."""

@@ -61,8 +61,12 @@ class EmbeddingsSettings(BaseModel):
         "",
         description="Local model path (sentence-transformers) or model name (openai); empty = provider default.",
     )
-    base_url: str = Field("", description="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1.")
-    api_key: SecretStr = Field(SecretStr(""), description="API key for the embeddings server, if it needs one.")
+    base_url: str = Field(
+        "", description="Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."
+    )
+    api_key: SecretStr = Field(
+        SecretStr(""), description="API key for the embeddings server, if it needs one."
+    )
     batch_size: int = Field(64, gt=0, description="Texts per request to an embeddings server.")
     timeout_s: float = Field(60.0, gt=0, description="Per-request timeout for an embeddings server.")
     max_retries: int = Field(3, ge=0, description="Retries for a failed embeddings request.")
@@ -104,7 +108,9 @@ class RetrievalSettings(BaseModel):
     dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in hybrid fusion.")
     bm25_weight: float = Field(1.0, ge=0.0, description="Weight of the BM25 ranking in hybrid fusion.")
     rrf_k: int = Field(60, gt=0, description="Reciprocal-rank-fusion constant.")
-    rerank_model: str = Field("", description="Local cross-encoder model path for reranking; empty disables it.")
+    rerank_model: str = Field(
+        "", description="Local cross-encoder model path for reranking; empty disables it."
+    )
 
 
 class LLMSettings(BaseModel):
@@ -120,9 +126,13 @@ class LLMSettings(BaseModel):
     top_p: float = Field(0.9, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     context_window: int = Field(4096, gt=256, description="Context length the model is run with.")
     threads: int = Field(0, ge=0, description="CPU threads for local models; 0 = all cores.")
-    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="Device for transformers models.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="Device for transformers models."
+    )
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="Weights dtype.")
-    quantize: Literal["none", "8bit", "4bit"] = Field("none", description="Weight quantization where supported.")
+    quantize: Literal["none", "8bit", "4bit"] = Field(
+        "none", description="Weight quantization where supported."
+    )
 
 
 class ServerSettings(BaseModel):
@@ -130,7 +140,9 @@ class ServerSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="Address to bind.")
     port: int = Field(8000, gt=0, lt=65536, description="Port to bind.")
-    api_keys: list[SecretStr] = Field(default_factory=list, description="Accepted bearer keys; empty = no auth.")
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description="Accepted bearer keys; empty = no auth."
+    )
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed by CORS.")
     max_upload_mb: float = Field(50.0, gt=0, description="Largest accepted upload per file, in MiB.")
     max_files: int = Field(20, gt=0, description="Most files per upload request.")
@@ -152,7 +164,8 @@ class Settings(BaseSettings):
         description="Folder where knowledge bases and assembled models live (KB_HOME).",
     )
     chroma_url: str = Field(
-        "", description="URL of a Chroma server (`chroma run`); empty = an embedded store under home (KB_CHROMA_URL)."
+        "",
+        description="URL of a Chroma server (`chroma run`); empty = an embedded store under home (KB_CHROMA_URL).",
     )
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)

@@ -61,7 +61,8 @@ class Answer(BaseModel):
         default=False, description="True when no passage was relevant or the model declined."
     )
     usage: dict[str, int] = Field(
-        default_factory=dict, description=(
+        default_factory=dict,
+        description=(
             "prompt_tokens and completion_tokens (0 when no model was called); cached_prompt_tokens: prompt "
             "tokens llama.cpp reused from its cache instead of evaluating (local GGUF models only)."
         ),

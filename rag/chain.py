@@ -26,15 +26,15 @@ from langchain_core.runnables.config import get_config_list
 
 from kbtypes.answer import Answer, AnswerEvent, AnswerMode, SourcesEvent, TokenEvent
 from kbtypes.errors import ConfigError
-from rag.citations import is_refusal, most_shared_passage, overlap_citations, resolve_citations
+from rag.citations import resolve_citations
 from rag.evidence import EvidenceGate
 from rag.followup import QAInput, is_follow_up, parse_input, rewrite_with_model, standalone_query
-from rag.grounding import unsupported_claims
 from rag.language import Language, detect_language, estimate_tokens
 from rag.llms import counts_tokens_locally
 from rag.prompt import STRICT_INSTRUCTION, PromptPlan, TokenCounter, build_prompt, refusal_text
-from rag.quotes import extractive_answer, quoted_source, source_from_document
+from rag.quotes import quoted_source, source_from_document
 from rag.replies import stream_reply
+from rag.verdict import judge
 
 if TYPE_CHECKING:
     from langchain_core.callbacks import CallbackManagerForChainRun
@@ -48,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 
 RewriteMode = Literal["concat", "llm", "none"]
-
 
 
 class QAChain(Runnable[QAInput, Answer]):
@@ -190,14 +189,8 @@ class QAChain(Runnable[QAInput, Answer]):
             yield TokenEvent(text=text)
             timings["total_s"] = time.perf_counter() - started
             logger.info("refused reason=no_relevant_passage query_len=%d", len(query))
-            yield Answer(
-                answer=text,
-                sources=[],
-                refused=True,
-                usage={"prompt_tokens": 0, "completion_tokens": 0},
-                timings=timings,
-                query=query,
-            )
+            usage = {"prompt_tokens": 0, "completion_tokens": 0}
+            yield Answer(answer=text, sources=[], refused=True, usage=usage, timings=timings, query=query)
             return
 
         plan = self._plan(question, documents, query, history, language)
@@ -207,7 +200,15 @@ class QAChain(Runnable[QAInput, Answer]):
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
         names = [source.source for source in sources]
         first = yield from stream_reply(
-            self.llm, plan.messages, names, plan.passages, question, usage, timings, started, config,
+            self.llm,
+            plan.messages,
+            names,
+            plan.passages,
+            question,
+            usage,
+            timings,
+            started,
+            config,
             count_tokens=self.count_tokens,
         )
         answer, cited = resolve_citations(first.text, len(sources))
@@ -220,8 +221,17 @@ class QAChain(Runnable[QAInput, Answer]):
             # Restating the stricter instruction is an echo too.
             asked = f"{question} {STRICT_INSTRUCTION[language]}"
             retry = yield from stream_reply(
-                self.llm, strict.messages, names, plan.passages, asked, usage, timings, started, config,
-                count_tokens=self.count_tokens, emit=not first.shown,
+                self.llm,
+                strict.messages,
+                names,
+                plan.passages,
+                asked,
+                usage,
+                timings,
+                started,
+                config,
+                count_tokens=self.count_tokens,
+                emit=not first.shown,
             )
             answer, cited = resolve_citations(retry.text, len(sources))
             answer = answer.strip()
@@ -229,52 +239,37 @@ class QAChain(Runnable[QAInput, Answer]):
         if not usage["prompt_tokens"]:
             usage["prompt_tokens"] = plan.prompt_tokens
 
-        chunks = [doc.page_content for doc in plan.documents]
-        refused = mode != "extractive" and is_refusal(answer)
-        # A figure must stand in the sources the answer cites (all shown ones when it cites none): "7 GB [3]"
-        # over a [3] that never says 7 is as wrong as a figure found nowhere.
-        backing = [chunks[n - 1] for n in cited] or chunks
-        unsupported = [] if refused or mode == "extractive" else unsupported_claims(answer, backing, question)
-        extract = extractive_answer(question, chunks) if mode == "extractive" or refused or unsupported else None
-        if (refused or unsupported) and extract is not None and extract.quote.coverage >= self.min_quote_coverage:
-            logger.info("extractive answer reason=%s", "refusal" if refused else "unsupported")
-            mode, refused, unsupported = "extractive", False, []
-        if mode == "extractive":
-            if extract is None:
-                answer, cited, refused, mode = refusal_text(language), [], True, "refused"
-            else:
-                answer, cited, refused = extract.text, [extract.n], False
-        elif refused:
-            cited, mode = [], "refused"
-        elif not cited:
-            # No marker: the passages whose wording it reuses; failing that (an English answer from a
-            # Chinese passage shares few words), the passage it shares most with, best-ranked on ties.
-            cited = overlap_citations(answer, plan.passages) or [most_shared_passage(answer, plan.passages)]
-        sources = [quoted_source(source, question, answer if source.n in cited else None) for source in sources]
-        timings.setdefault("first_token_s", time.perf_counter() - started)
-        timings["total_s"] = time.perf_counter() - started
-        logger.info(
-            "answered sources=%d cited=%s mode=%s degenerate=%s unsupported=%d prompt_tokens=%d "
-            "completion_tokens=%d total_s=%.2f",
-            len(sources),
+        verdict = judge(
+            answer,
             cited,
             mode,
-            degenerate,
-            len(unsupported),
-            usage["prompt_tokens"],
-            usage["completion_tokens"],
-            timings["total_s"],
+            question=question,
+            chunks=[doc.page_content for doc in plan.documents],
+            passages=plan.passages,
+            language=language,
+            min_quote_coverage=self.min_quote_coverage,
+        )
+        answer, cited, mode = verdict.answer, verdict.cited, verdict.mode
+        sources = [
+            quoted_source(source, question, answer if source.n in cited else None) for source in sources
+        ]
+        timings.setdefault("first_token_s", time.perf_counter() - started)
+        timings["total_s"] = time.perf_counter() - started
+        total, tokens = timings["total_s"], (usage["prompt_tokens"], usage["completion_tokens"])
+        logger.info(
+            "answered sources=%d cited=%s mode=%s degenerate=%s unsupported=%d tokens=%s total_s=%.2f",
+            *(len(sources), cited, mode, degenerate, len(verdict.unsupported), tokens, total),
         )
         yield Answer(
             answer=answer,
             sources=sources,
-            refused=refused,
+            refused=verdict.refused,
             usage=usage,
             timings=timings,
             query=query,
             mode=mode,
-            grounded=not unsupported,
-            unsupported=unsupported,
+            grounded=not verdict.unsupported,
+            unsupported=verdict.unsupported,
             degenerate=degenerate,
         )
 
@@ -310,6 +305,7 @@ class QAChain(Runnable[QAInput, Answer]):
         if self.rewrite == "concat" or not is_follow_up(question, detect_language(question)):
             return standalone_query(question, history)
         return rewrite_with_model(self.llm, question, history, config)
+
 
 def make_qa_chain(
     retriever: BaseRetriever,
@@ -394,4 +390,3 @@ def make_qa_chain(
         rewrite=rewrite,
         count_tokens=count_tokens,
     )
-

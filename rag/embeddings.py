@@ -200,7 +200,9 @@ class SentenceTransformerEmbeddings(IdentifiedEmbeddings):
 
     def embed_query(self, text: str) -> list[float]:
         """Embed a question."""
-        vectors = self._model.encode([self._query_prefix + text], normalize_embeddings=True, convert_to_numpy=True)
+        vectors = self._model.encode(
+            [self._query_prefix + text], normalize_embeddings=True, convert_to_numpy=True
+        )
         return _rows(vectors)[0]
 
 

@@ -46,7 +46,9 @@ class EvidenceGate:
                 kept.append((doc, score))
         best = max((score for _, score in kept if score is not None), default=None)
         if best is not None:
-            kept = [(doc, score) for doc, score in kept if score is None or score >= best - self.relative_margin]
+            kept = [
+                (doc, score) for doc, score in kept if score is None or score >= best - self.relative_margin
+            ]
         return [doc for doc, _ in kept[: self.max_sources]]
 
     def _counts(self, query: str, language: str, text: str, score: float) -> bool:

@@ -92,7 +92,10 @@ def standalone_query(question: str, history: Sequence[tuple[str, str]]) -> str:
 
 
 def rewrite_with_model(
-    llm: BaseChatModel, question: str, history: Sequence[tuple[str, str]], config: RunnableConfig | None = None
+    llm: BaseChatModel,
+    question: str,
+    history: Sequence[tuple[str, str]],
+    config: RunnableConfig | None = None,
 ) -> str:
     """The retrieval query for a follow-up, as the chat model rewrites it (a second, short model call).
 

@@ -22,7 +22,9 @@ _MARKER = re.compile(r"[\[【]\s*\d{1,3}\s*[\]】]")
 _LABEL_WORDS = re.compile(
     r"(?i)\b(?:sources?|source\s+files?|files?|documents?|passages?|references?)\b|资料|来源|参考|文件|文档|出处"
 )
-_FILENAME = re.compile(r"[\w\-./]+\.(?:md|txt|html?|docx?|pdf|rst|csv|jsonl?|xlsx?|pptx?|eml|odt|rtf|epub)\b", re.I)
+_FILENAME = re.compile(
+    r"[\w\-./]+\.(?:md|txt|html?|docx?|pdf|rst|csv|jsonl?|xlsx?|pptx?|eml|odt|rtf|epub)\b", re.I
+)
 _NON_CONTENT = re.compile(r"[\W_]+", re.UNICODE)
 _MIN_CONTENT_CHARS = 2
 # The prompt's own headers, and phrases of the worked example in the system prompt (NFKC, lowercase).

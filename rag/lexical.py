@@ -77,6 +77,7 @@ class LexicalIndex:
     """
 
     def __init__(self, directory: Path, *, k1: float = 1.5, b: float = 0.75) -> None:
+        """Open (or start) the index kept in ``directory``, scoring with BM25 parameters ``k1`` and ``b``."""
         if k1 < 0 or not 0 <= b <= 1:
             raise ConfigError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={k1} b={b}")
         self._directory = directory
@@ -95,6 +96,7 @@ class LexicalIndex:
             self._load()
 
     def __len__(self) -> int:
+        """Live (not deleted) documents in the index."""
         with self._lock:
             return len(self._locations)
 

@@ -196,7 +196,10 @@ class PromptPlan:
 
 
 def _EXAMPLE_TOKENS(count_tokens: TokenCounter) -> int:  # noqa: N802 - reads as the constant it computes
-    return sum(count_tokens(user) + count_tokens(reply) + 2 * _MESSAGE_OVERHEAD_TOKENS for user, reply in WORKED_EXAMPLE)
+    return sum(
+        count_tokens(user) + count_tokens(reply) + 2 * _MESSAGE_OVERHEAD_TOKENS
+        for user, reply in WORKED_EXAMPLE
+    )
 
 
 def _label(n: int) -> str:

@@ -78,7 +78,9 @@ def _numbers(text: str) -> set[str]:
     return set(_NUMBER.findall(text))
 
 
-def _score(sentence: str, question_terms: set[str], answer_terms: set[str], answer_numbers: set[str]) -> float:
+def _score(
+    sentence: str, question_terms: set[str], answer_terms: set[str], answer_numbers: set[str]
+) -> float:
     terms = content_terms(sentence)
     if not terms:
         return 0.0
@@ -113,7 +115,9 @@ def best_quote(passage: str, question: str, answer: str = "", *, informative: bo
             continue
         score = _score(scored, question_terms, answer_terms, answer_numbers)
         if score > 0 and (best is None or score > best.score):
-            coverage = len(content_terms(scored) & question_terms) / len(question_terms) if question_terms else 0.0
+            coverage = (
+                len(content_terms(scored) & question_terms) / len(question_terms) if question_terms else 0.0
+            )
             best = Quote(text=sentence, start=start, end=end, score=score, coverage=coverage)
     return best
 
@@ -122,7 +126,9 @@ def _uninformative(sentence: str, question_terms: set[str], question_numbers: se
     if sentence.rstrip("\"'”’」*` ").endswith(("?", "？")):
         return True
     if _numbers(sentence) - question_numbers:
-        return False  # a figure the question does not hold: "| INT4 | 6 GB | 7 GB |" answers "INT4 要多少显存"
+        return (
+            False  # a figure the question does not hold: "| INT4 | 6 GB | 7 GB |" answers "INT4 要多少显存"
+        )
     return len(content_terms(sentence) - question_terms) < 2
 
 

@@ -42,8 +42,6 @@ class Reply:
     """Why the reply is no answer (``rag.grounding.degeneracy``); None for an answer or a refusal."""
 
 
-
-
 def stream_reply(
     llm: BaseChatModel,
     messages: list[BaseMessage],
@@ -77,7 +75,9 @@ def stream_reply(
                 usage["completion_tokens"] += chunk.usage_metadata.get("output_tokens", 0)
                 details = chunk.usage_metadata.get("input_token_details") or {}
                 if "cache_read" in details:
-                    usage["cached_prompt_tokens"] = usage.get("cached_prompt_tokens", 0) + details["cache_read"]
+                    usage["cached_prompt_tokens"] = (
+                        usage.get("cached_prompt_tokens", 0) + details["cache_read"]
+                    )
             if not chunk.text:
                 continue
             pieces.append(chunk.text)

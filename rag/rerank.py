@@ -43,5 +43,7 @@ class CrossEncoderReranker:
         if not head:
             return tail
         scores = self._model.predict([(query, texts[i]) for i in head])
-        ranked = [i for _, i in sorted(zip((float(s) for s in scores), head, strict=True), key=lambda p: -p[0])]
+        ranked = [
+            i for _, i in sorted(zip((float(s) for s in scores), head, strict=True), key=lambda p: -p[0])
+        ]
         return ranked + tail

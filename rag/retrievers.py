@@ -49,7 +49,9 @@ class KbRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     store: Any = Field(description="The knowledge base's ChromaChunkStore.")
-    lexical: Any = Field(default=None, description="The knowledge base's LexicalIndex; needed for bm25/hybrid.")
+    lexical: Any = Field(
+        default=None, description="The knowledge base's LexicalIndex; needed for bm25/hybrid."
+    )
     k: int = Field(default=4, gt=0, description="Passages returned.")
     mode: RetrievalMode = Field(default="hybrid", description="dense, bm25 or hybrid.")
     score_threshold: float = Field(default=0.0, description="Minimum cosine similarity a passage needs.")
@@ -60,7 +62,9 @@ class KbRetriever(BaseRetriever):
     predicate: Callable[[Mapping[str, Any]], bool] | None = Field(
         default=None, description="The same filter as a function of chunk metadata, for the lexical side."
     )
-    reranker: Any = Field(default=None, description="Optional CrossEncoderReranker applied to the candidates.")
+    reranker: Any = Field(
+        default=None, description="Optional CrossEncoderReranker applied to the candidates."
+    )
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
@@ -102,7 +106,9 @@ class KbRetriever(BaseRetriever):
         if self.reranker is not None:
             reranker: CrossEncoderReranker = self.reranker
             candidates = list(distinct)
-            order = reranker.rerank(query, candidates, {chunk_id: chunks[chunk_id].text for chunk_id in candidates})
+            order = reranker.rerank(
+                query, candidates, {chunk_id: chunks[chunk_id].text for chunk_id in candidates}
+            )
 
         results: list[Document] = []
         for rank, chunk_id in enumerate(order, start=1):
@@ -116,4 +122,3 @@ class KbRetriever(BaseRetriever):
                 break
         logger.debug("retrieved mode=%s query_len=%d results=%d", self.mode, len(query), len(results))
         return results
-

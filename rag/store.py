@@ -137,7 +137,9 @@ class ChromaChunkStore:
         """The same collection as a LangChain ``Chroma`` vector store, for use in other LangChain apps."""
         from langchain_chroma import Chroma
 
-        return Chroma(client=self.client, collection_name=self.collection_name, embedding_function=self.embeddings)
+        return Chroma(
+            client=self.client, collection_name=self.collection_name, embedding_function=self.embeddings
+        )
 
     def count(self) -> int:
         """Rows in the collection, hidden ones awaiting deletion included."""
@@ -231,7 +233,9 @@ class ChromaChunkStore:
             for chunk_id, text, metadata, similarity in zip(
                 result["ids"], documents, metadatas, similarities, strict=True
             ):
-                found[chunk_id] = StoredChunk(chunk_id, text or "", dict(metadata or {}), similarity=similarity)
+                found[chunk_id] = StoredChunk(
+                    chunk_id, text or "", dict(metadata or {}), similarity=similarity
+                )
         return [found[i] for i in ids if i in found and i not in hidden]
 
     def texts(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -300,7 +304,9 @@ class ChromaChunkStore:
             distances = (result.get("distances") or [[]])[0]
             found = [
                 StoredChunk(chunk_id, text or "", dict(metadata or {}), similarity=1.0 - float(distance))
-                for chunk_id, text, metadata, distance in zip(ids, documents, metadatas, distances, strict=True)
+                for chunk_id, text, metadata, distance in zip(
+                    ids, documents, metadatas, distances, strict=True
+                )
                 if chunk_id not in hidden and (accept is None or accept(metadata or {}))
             ]
             if len(found) >= k or len(ids) < fetch:

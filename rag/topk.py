@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 __all__ = ["top_rows", "top_rows_where"]
 
 
-def top_rows(candidates: npt.NDArray[np.intp], scores: npt.NDArray[np.float64], k: int) -> npt.NDArray[np.intp]:
+def top_rows(
+    candidates: npt.NDArray[np.intp], scores: npt.NDArray[np.float64], k: int
+) -> npt.NDArray[np.intp]:
     """Return the ``k`` best-scoring candidate rows, best first, ties by row."""
     if len(candidates) > k:
         candidates = candidates[scores[candidates] >= _kth_largest(scores[candidates], k)]

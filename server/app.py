@@ -27,12 +27,16 @@ from kb import (
     Workspace,
     apply_offline_environment,
 )
-from server import routes_ask, routes_chatglm, routes_documents, routes_kbs, routes_openai
 from server.access_log import RequestContextMiddleware
 from server.deps import Services, ServicesDep, get_settings, require_api_key
 from server.generation import GenerationQueue, QueueFull
 from server.jobs import IngestJobs
 from server.openai_schemas import OpenAIErrorBody
+from server.routes_ask import router as ask_router
+from server.routes_chatglm import router as chatglm_router
+from server.routes_documents import router as documents_router
+from server.routes_kbs import router as kbs_router
+from server.routes_openai import router as openai_router
 from server.schemas import ErrorBody, Health
 from server.sessions import SessionStore
 from server.streaming import ClientDisconnected
@@ -121,12 +125,12 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
 
     app.include_router(_health_router())
     secured = [Depends(require_api_key)]
-    for module in (routes_kbs, routes_documents, routes_ask, routes_openai, routes_chatglm):
-        body = OpenAIErrorBody if module is routes_openai else ErrorBody
+    for router in (kbs_router, documents_router, ask_router, openai_router, chatglm_router):
+        body = OpenAIErrorBody if router is openai_router else ErrorBody
         unauthorized: dict[int | str, dict[str, Any]] = {
             401: {"model": body, "description": "Missing or invalid API key."}
         }
-        app.include_router(module.router, dependencies=secured, responses=unauthorized)
+        app.include_router(router, dependencies=secured, responses=unauthorized)
     return app
 
 

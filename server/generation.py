@@ -33,6 +33,7 @@ class QueueFull(Exception):
     """The line for the model is full; retry after ``retry_after`` seconds."""
 
     def __init__(self, waiting: int, retry_after: int) -> None:
+        """Record how many requests wait and when to retry."""
         super().__init__(
             f"the model is busy: {waiting} questions are already waiting; retry in about {retry_after}s"
         )
@@ -87,12 +88,14 @@ class Ticket:
     """A place in line; ``async with ticket:`` waits for the model and holds it for the block."""
 
     def __init__(self, queue: GenerationQueue) -> None:
+        """A ticket for ``queue``; entering it waits for the model."""
         self._queue = queue
         self._released = False
         self._holding = False
         self._started = 0.0
 
     async def __aenter__(self) -> Ticket:
+        """Wait for the model and hold it."""
         if self._released:
             raise RuntimeError("ticket already used")
         try:
@@ -107,6 +110,7 @@ class Ticket:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        """Release the model for the next in line."""
         self.release()
 
     def release(self) -> None:

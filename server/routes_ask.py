@@ -91,7 +91,12 @@ def _events_factory(
 
 
 def _remember(
-    sessions: SessionStore, caller: str, kb: str, body: AskRequest, history: list[tuple[str, str]], answer: Answer
+    sessions: SessionStore,
+    caller: str,
+    kb: str,
+    body: AskRequest,
+    history: list[tuple[str, str]],
+    answer: Answer,
 ) -> None:
     if body.session_id:
         sessions.append(caller, kb, body.session_id, body.question, answer.answer, earlier=history)

@@ -34,6 +34,7 @@ class SessionStore:
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
+        """Sessions currently kept."""
         return len(self._sessions)
 
     def history(self, caller: str, kb: str, session_id: str) -> list[Turn]:
@@ -47,7 +48,14 @@ class SessionStore:
             return list(turns)
 
     def append(
-        self, caller: str, kb: str, session_id: str, question: str, answer: str, *, earlier: Sequence[Turn] = ()
+        self,
+        caller: str,
+        kb: str,
+        session_id: str,
+        question: str,
+        answer: str,
+        *,
+        earlier: Sequence[Turn] = (),
     ) -> None:
         """Record one turn, evicting the oldest turns and the least recently used session as needed.
 

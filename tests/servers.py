@@ -29,7 +29,9 @@ def run_local_server(
     """Run ``argv`` (``{port}`` is filled in), yield its base URL once ``health_path`` answers 200, stop it after."""
     port = free_port()
     with log_path.open("wb") as log:
-        process = subprocess.Popen([arg.format(port=port) for arg in argv], stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [arg.format(port=port) for arg in argv], stdout=log, stderr=subprocess.STDOUT
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + startup_timeout_s
@@ -53,5 +55,3 @@ def run_local_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-

@@ -73,7 +73,9 @@ def _render(context: CliContext, events: Generator[AnswerEvent, None, None]) -> 
     _print_quotes(console, answer)
     if not answer.grounded:
         console.print(
-            "warning: not found in any source: " + ", ".join(answer.unsupported), style="bold yellow", highlight=False
+            "warning: not found in any source: " + ", ".join(answer.unsupported),
+            style="bold yellow",
+            highlight=False,
         )
     return answer
 

@@ -17,7 +17,8 @@ __all__ = ["CliContext", "KbOption", "ModeOption", "cli_context"]
 
 KbOption = Annotated[str, typer.Option("--kb", help="Knowledge base name.")]
 ModeOption = Annotated[
-    Literal["dense", "bm25", "hybrid"] | None, typer.Option("--mode", help="Retrieval: dense, bm25 or hybrid.")
+    Literal["dense", "bm25", "hybrid"] | None,
+    typer.Option("--mode", help="Retrieval: dense, bm25 or hybrid."),
 ]
 
 

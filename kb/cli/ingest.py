@@ -25,7 +25,9 @@ class _Bar:
         self._chunks = 0
 
     def start(self, files: int) -> None:
-        self._bar = tqdm(total=files, unit="file", desc="ingest", disable=not sys.stderr.isatty(), leave=False)
+        self._bar = tqdm(
+            total=files, unit="file", desc="ingest", disable=not sys.stderr.isatty(), leave=False
+        )
 
     def file_done(self, source: str, chunks: int) -> None:
         self._chunks += chunks
@@ -42,14 +44,18 @@ def ingest(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Folders or files to index.", exists=True)],
     kb: KbOption = "default",
-    delete: Annotated[bool, typer.Option("--delete/--no-delete", help="Drop files gone from the folder.")] = True,
+    delete: Annotated[
+        bool, typer.Option("--delete/--no-delete", help="Drop files gone from the folder.")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Index folders incrementally: new and changed files are (re)indexed, removed ones leave the index."""
     context = cli_context(ctx)
     try:
         knowledge_base = context.workspace().open(kb, create=True)
-        totals: dict[str, list[object]] = {k: [] for k in ("added", "updated", "unchanged", "removed", "failed")}
+        totals: dict[str, list[object]] = {
+            k: [] for k in ("added", "updated", "unchanged", "removed", "failed")
+        }
         chunks = embedded = 0
         started = time.perf_counter()
         for path in paths:
@@ -67,12 +73,23 @@ def ingest(
     except KBError as e:
         raise context.fail(e) from e
     except KeyboardInterrupt:
-        context.errors.print("interrupted: the index is consistent; run the same command again to finish", highlight=False)
+        context.errors.print(
+            "interrupted: the index is consistent; run the same command again to finish", highlight=False
+        )
         raise typer.Exit(130) from None
     summary = {key: len(value) for key, value in totals.items()}
     if as_json:
-        context.console.print_json(json.dumps({**summary, "failures": totals["failed"], "chunks": chunks,
-                                       "embedded": embedded, "seconds": round(seconds, 2)}))
+        context.console.print_json(
+            json.dumps(
+                {
+                    **summary,
+                    "failures": totals["failed"],
+                    "chunks": chunks,
+                    "embedded": embedded,
+                    "seconds": round(seconds, 2),
+                }
+            )
+        )
     else:
         context.console.print(
             f"added {summary['added']}, updated {summary['updated']}, unchanged {summary['unchanged']}, "
@@ -82,6 +99,8 @@ def ingest(
         )
         for failure in totals["failed"]:
             assert isinstance(failure, dict)
-            context.errors.print(f"failed: {failure['source']}: {failure['reason']}", highlight=False, markup=False)
+            context.errors.print(
+                f"failed: {failure['source']}: {failure['reason']}", highlight=False, markup=False
+            )
     if totals["failed"]:
         raise typer.Exit(1)

@@ -22,7 +22,9 @@ def list_kbs(ctx: typer.Context) -> None:
         table = Table("name", "documents", "chunks", "embedding model", "description")
         for name in workspace.names():
             info = workspace.open(name).info()
-            table.add_row(info.name, str(info.documents), str(info.chunks), info.embedding_model, info.description)
+            table.add_row(
+                info.name, str(info.documents), str(info.chunks), info.embedding_model, info.description
+            )
     except KBError as e:
         raise context.fail(e) from e
     context.console.print(table)
@@ -55,7 +57,9 @@ def remove(
         raise context.fail(e) from e
     context.console.print(f"removed {source}", highlight=False)
     # Searches already ignore it; Chroma deletes rows slowly (seconds for a large file), so say what we wait for.
-    with context.errors.status("deleting its rows from the vector store (Ctrl-C is safe: the next run finishes)"):
+    with context.errors.status(
+        "deleting its rows from the vector store (Ctrl-C is safe: the next run finishes)"
+    ):
         knowledge_base.wait_for_purge()
 
 

@@ -23,7 +23,9 @@ def search(
     k: Annotated[int, typer.Option("-k", help="Passages to return.", min=1, max=50)] = 5,
     mode: ModeOption = None,
     source: Annotated[str | None, typer.Option("--source", help="Only sources matching this glob.")] = None,
-    file_type: Annotated[list[str] | None, typer.Option("--type", help="Only these file types (pdf, md…).")] = None,
+    file_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only these file types (pdf, md…).")
+    ] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Minimum cosine similarity.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -47,5 +49,7 @@ def search(
     table = Table("#", "score", "source", "page", "text")
     for n, hit in enumerate(hits, start=1):
         snippet = " ".join(hit.text.split())[:120]
-        table.add_row(str(n), f"{hit.score:.3f}", hit.source, "" if hit.page is None else str(hit.page), snippet)
+        table.add_row(
+            str(n), f"{hit.score:.3f}", hit.source, "" if hit.page is None else str(hit.page), snippet
+        )
     context.console.print(table)

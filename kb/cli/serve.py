@@ -13,7 +13,9 @@ __all__ = ["serve"]
 
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option("--host", help="Address to bind (default from settings).")] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind (default from settings).")
+    ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port to bind (default from settings).")] = None,
 ) -> None:
     """Start the HTTP API (FastAPI + uvicorn): knowledge bases, uploads, answers, OpenAI-compatible chat."""

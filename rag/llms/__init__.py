@@ -54,5 +54,6 @@ def counts_tokens_locally(llm: object) -> bool:
     # A model's class is loaded before the model is: checking only loaded modules imports no backend here.
     local = ("rag.llms.llamacpp", "ChatLlamaCpp"), ("rag.llms.chatglm", "ChatGLM")
     return any(
-        module in sys.modules and isinstance(llm, getattr(sys.modules[module], name)) for module, name in local
+        module in sys.modules and isinstance(llm, getattr(sys.modules[module], name))
+        for module, name in local
     )

@@ -168,7 +168,11 @@ def _locate_parts(bundle: BundledModel) -> list[_Part]:
             continue
         parts.append(_Part(distribution=distribution, resource=resource))
     if missing:
-        shown = ", ".join(missing) if len(missing) <= 4 else f"{', '.join(missing[:3])} and {len(missing) - 3} more"
+        shown = (
+            ", ".join(missing)
+            if len(missing) <= 4
+            else f"{', '.join(missing[:3])} and {len(missing) - 3} more"
+        )
         raise ProviderUnavailable(
             f"the {bundle.role} chat model is incomplete: package(s) {shown} are not installed "
             f"or lack their data file; {bundle.install_hint.format(missing=' '.join(missing))} "

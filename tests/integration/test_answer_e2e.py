@@ -99,7 +99,7 @@ def test_unrelated_question_refused_without_the_model(knowledge_base: KnowledgeB
 
 
 def test_stream_yields_tokens_before_the_answer(knowledge_base: KnowledgeBase, llm: ChatLlamaCpp) -> None:
-    chain = make_qa_chain(knowledge_base.retriever(), llm, score_threshold=0.885)
+    chain = make_qa_chain(knowledge_base.retriever(), llm, answer_threshold=0.885)
     items = list(chain.stream({"question": "API 部署默认使用哪个端口？", "history": []}))
     assert isinstance(items[-1], Answer)
     assert len(items) > 2
@@ -172,7 +172,10 @@ def test_int4_question_that_got_source_labels_is_answered_with_a_quote(knowledge
     answer = knowledge_base.ask("ChatGLM-6B 的 INT4 量化等级下最低需要多少显存？")
     assert not answer.refused, answer.answer
     assert "6" in answer.answer
-    assert degeneracy(answer.answer, [s.text for s in answer.sources], [s.source for s in answer.sources]) is None
+    assert (
+        degeneracy(answer.answer, [s.text for s in answer.sources], [s.source for s in answer.sources])
+        is None
+    )
     quoted = [s for s in answer.sources if s.cited and s.quote]
     assert quoted, answer
     quote = quoted[0]
@@ -192,12 +195,16 @@ def test_answers_of_the_real_model_are_checked_and_grounded(knowledge_base: Know
     assert answer.mode in ("generated", "retried", "extractive")
     assert answer.grounded, answer.unsupported
     assert answer.unsupported == []
-    assert unsupported_claims(answer.answer, [s.text for s in answer.sources], "ChatGLM-6B 有多少参数？") == []
+    assert (
+        unsupported_claims(answer.answer, [s.text for s in answer.sources], "ChatGLM-6B 有多少参数？") == []
+    )
 
 
 def test_english_question_over_the_chinese_faq_is_answered(knowledge_base: KnowledgeBase) -> None:
     # The fix is only in the Chinese FAQ.md: no word of the question can match it lexically.
-    answer = knowledge_base.ask("On a Mac the quantized model fails with clang: error: unsupported option '-fopenmp'. How do I fix it?")
+    answer = knowledge_base.ask(
+        "On a Mac the quantized model fails with clang: error: unsupported option '-fopenmp'. How do I fix it?"
+    )
     assert not answer.refused, answer.answer
     assert "FAQ.md" in {s.source for s in answer.sources if s.cited}
     assert "openmp" in answer.answer.lower()

@@ -28,10 +28,14 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def test_ingest_and_search_through_chroma_server(tmp_path: Path, chroma_server: str, e5: E5Embeddings) -> None:
+def test_ingest_and_search_through_chroma_server(
+    tmp_path: Path, chroma_server: str, e5: E5Embeddings
+) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "tea.md").write_text("# Tea\n\nGreen tea is steamed or pan-fired soon after picking.\n", encoding="utf-8")
+    (docs / "tea.md").write_text(
+        "# Tea\n\nGreen tea is steamed or pan-fired soon after picking.\n", encoding="utf-8"
+    )
     (docs / "rail.md").write_text("# Railways\n\n京沪高铁全长1318公里，设计时速350公里。\n", encoding="utf-8")
     settings = Settings(home=tmp_path / "home", chroma_url=chroma_server)
     workspace = Workspace(settings=settings, embeddings=e5, chroma=chroma_client(url=chroma_server))

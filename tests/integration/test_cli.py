@@ -47,8 +47,9 @@ def zh_home(tmp_path_factory: pytest.TempPathFactory, corpora: Path) -> Path:
     ],
 )
 def test_search_finds_the_right_chinese_file(zh_home: Path, question: str, expected: str) -> None:
-    code, out, err = _invoke(zh_home / "home", "search", question, "--kb", "zh", "-k", "3", "--json",
-                             "--mode", "dense")
+    code, out, err = _invoke(
+        zh_home / "home", "search", question, "--kb", "zh", "-k", "3", "--json", "--mode", "dense"
+    )
     assert code == 0, err
     payload = json.loads(out)
     assert payload["query"] == question

@@ -24,7 +24,9 @@ FILES = 12
 def _make_docs(root: Path) -> None:
     root.mkdir(parents=True)
     for i in range(FILES):
-        paragraphs = [f"Document {i}, paragraph {p}: the value of item {i}-{p} is {i * 100 + p}." for p in range(8)]
+        paragraphs = [
+            f"Document {i}, paragraph {p}: the value of item {i}-{p} is {i * 100 + p}." for p in range(8)
+        ]
         (root / f"doc{i:02d}.txt").write_text("\n\n".join(paragraphs), encoding="utf-8")
 
 
@@ -39,7 +41,12 @@ def _committed(manifest: Path) -> int:
 
 
 def _run_ingest(home: Path, docs: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KB_HOME": str(home), "KB_INGEST__CHUNK_SIZE": "80", "KB_INGEST__EMBED_BATCH_SIZE": "8"}
+    env = {
+        **os.environ,
+        "KB_HOME": str(home),
+        "KB_INGEST__CHUNK_SIZE": "80",
+        "KB_INGEST__EMBED_BATCH_SIZE": "8",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "kb", "ingest", str(docs), "--kb", "crash"],
         env=env,

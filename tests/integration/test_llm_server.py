@@ -22,8 +22,19 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``python -m llama_cpp.server`` (needs llama-cpp-python[server]) on the default GGUF, on loopback."""
     model = ensure_default_model(tmp_path_factory.mktemp("models"))
     argv = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_ALIAS,
-        "--host", "127.0.0.1", "--port", "{port}", "--n_ctx", "1024",
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--model_alias",
+        MODEL_ALIAS,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--n_ctx",
+        "1024",
     ]
     log_path = tmp_path_factory.mktemp("llm-server") / "server.log"
     with run_local_server(argv, "/v1/models", log_path=log_path, startup_timeout_s=STARTUP_TIMEOUT_S) as base:

@@ -143,19 +143,28 @@ def test_upload_then_ask_gives_a_cited_answer(client: TestClient) -> None:
     assert [q for q, _ in sessions.history("", "manuals", "alice")] == [QUESTION, "And how long does it fly?"]
 
 
-def test_sessions_are_kept_apart_per_api_key(tmp_path: Path, e5: E5Embeddings, chat_model: BaseChatModel) -> None:
+def test_sessions_are_kept_apart_per_api_key(
+    tmp_path: Path, e5: E5Embeddings, chat_model: BaseChatModel
+) -> None:
     keys = {"alice": {"Authorization": "Bearer alpha"}, "bob": {"Authorization": "Bearer beta"}}
     with _app(tmp_path, e5, chat_model, api_keys=["alpha", "beta"]) as app, TestClient(app) as client:
         assert client.post("/kbs", json={"name": "manuals"}, headers=keys["alice"]).status_code == 201
         # Unrelated questions are refused without generating, which keeps this test quick.
-        for who, question in [("alice", "What is the capital of Australia?"), ("bob", "Who painted the Mona Lisa?")]:
+        for who, question in [
+            ("alice", "What is the capital of Australia?"),
+            ("bob", "Who painted the Mona Lisa?"),
+        ]:
             response = client.post(
                 "/kbs/manuals/ask", json={"question": question, "session_id": "same-id"}, headers=keys[who]
             )
             assert response.status_code == 200, response.text
         sessions = app.state.services.sessions
-        assert [q for q, _ in sessions.history("key-0", "manuals", "same-id")] == ["What is the capital of Australia?"]
-        assert [q for q, _ in sessions.history("key-1", "manuals", "same-id")] == ["Who painted the Mona Lisa?"]
+        assert [q for q, _ in sessions.history("key-0", "manuals", "same-id")] == [
+            "What is the capital of Australia?"
+        ]
+        assert [q for q, _ in sessions.history("key-1", "manuals", "same-id")] == [
+            "Who painted the Mona Lisa?"
+        ]
 
 
 def test_chatglm_api_shape(client: TestClient) -> None:

@@ -115,6 +115,65 @@ def test_help_loads_no_heavy_library() -> None:
         "import sys, kb.cli; heavy = [m for m in ('langchain_core', 'chromadb', 'unstructured', 'torch', "
         "'llama_cpp', 'pydantic_settings', 'fastapi') if m in sys.modules]; print(','.join(heavy))"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_time_edges(path: Path, known: set[str]) -> set[str]:
+    """Our modules that ``path`` imports when it is imported (not under TYPE_CHECKING, not in functions)."""
+    targets: set[str] = set()
+
+    def visit(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets.add(node.module)
+                targets.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.If | ast.Try | ast.With):
+                for block in ("body", "orelse", "finalbody", "handlers"):
+                    for child in getattr(node, block, []):
+                        visit(child.body if isinstance(child, ast.ExceptHandler) else [child])
+
+    visit(ast.parse(path.read_text(encoding="utf-8")).body)
+    return {target for target in targets if target in known}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    cycles: list[list[str]] = []
+    finished: set[str] = set()
+
+    def walk(node: str, trail: list[str]) -> None:
+        for target in sorted(graph[node]):
+            if target in trail:
+                cycles.append([*trail[trail.index(target) :], target])
+            elif target not in finished:
+                walk(target, [*trail, target])
+        finished.add(node)
+
+    for start in sorted(graph):
+        if start not in finished:
+            walk(start, [start])
+    return cycles
+
+
+def test_no_import_cycle_between_our_modules() -> None:
+    paths = [path for package in ALLOWED for path in _modules(package)]
+    known = {_module_name(path) for path in paths}
+    graph = {_module_name(path): _import_time_edges(path, known) - {_module_name(path)} for path in paths}
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_check_sees_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []

@@ -65,7 +65,9 @@ def _consistent(ingestor: Ingestor) -> set[str]:
     return owned
 
 
-def test_cold_ingest_indexes_every_file_with_provenance(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+def test_cold_ingest_indexes_every_file_with_provenance(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
     ingestor = _ingestor(tmp_path / "kb", counting)
     report = ingestor.ingest(docs)
     assert sorted(report.added) == ["alpha.md", "beta.txt", "sub/gamma.txt"]
@@ -89,7 +91,9 @@ def test_unchanged_reingest_embeds_nothing(tmp_path: Path, docs: Path, counting:
     assert report.chunks_written == 0
 
 
-def test_touched_but_identical_file_is_not_reparsed(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+def test_touched_but_identical_file_is_not_reparsed(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
     ingestor = _ingestor(tmp_path / "kb", counting)
     ingestor.ingest(docs)
     before = len(counting.embedded)
@@ -100,7 +104,9 @@ def test_touched_but_identical_file_is_not_reparsed(tmp_path: Path, docs: Path, 
     assert ingestor.manifest.get("alpha.md").mtime_ns == 1  # type: ignore[union-attr]
 
 
-def test_edited_file_reembeds_only_its_new_text(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+def test_edited_file_reembeds_only_its_new_text(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
     ingestor = _ingestor(tmp_path / "kb", counting)
     ingestor.ingest(docs)
     old_ids = set(ingestor.manifest.get("alpha.md").chunk_ids)  # type: ignore[union-attr]
@@ -148,7 +154,9 @@ def test_identical_text_is_embedded_once(tmp_path: Path, counting: CountingEmbed
     assert len(_consistent(ingestor)) == 2
 
 
-def test_broken_file_is_reported_and_the_rest_lands(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+def test_broken_file_is_reported_and_the_rest_lands(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
     (docs / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
     (docs / "archive.zip").write_bytes(b"PK\x03\x04 not a document")
     ingestor = _ingestor(tmp_path / "kb", counting)
@@ -162,7 +170,9 @@ def test_broken_file_is_reported_and_the_rest_lands(tmp_path: Path, docs: Path, 
     assert {f.source for f in again.failed} == {"broken.pdf", "archive.zip"}
 
 
-def test_interrupted_write_is_swept_on_next_run(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+def test_interrupted_write_is_swept_on_next_run(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
     """A run that died between ``begin`` and ``commit`` leaves orphans; the next run removes them."""
     ingestor = _ingestor(tmp_path / "kb", counting)
     ingestor.ingest(docs)
@@ -171,9 +181,17 @@ def test_interrupted_write_is_swept_on_next_run(tmp_path: Path, docs: Path, coun
     # Reproduce the on-disk state a kill leaves: pending ids announced and written, commit never reached.
     orphan_text = "这段文字只写进了向量库，清单从未提交。"
     vector = counting.embed_documents([orphan_text])
-    ingestor.manifest.begin("beta.txt", root=record.root, size=record.size, mtime_ns=record.mtime_ns,
-                            sha256=record.sha256, pending_ids=["orphan-id"])
-    ingestor.index.store.upsert(["orphan-id"], [orphan_text], [{"source": "beta.txt", "content_hash": "x"}], vector)
+    ingestor.manifest.begin(
+        "beta.txt",
+        root=record.root,
+        size=record.size,
+        mtime_ns=record.mtime_ns,
+        sha256=record.sha256,
+        pending_ids=["orphan-id"],
+    )
+    ingestor.index.store.upsert(
+        ["orphan-id"], [orphan_text], [{"source": "beta.txt", "content_hash": "x"}], vector
+    )
     ingestor.index.lexical.upsert(["orphan-id"], [orphan_text], [{"source": "beta.txt"}])
     report = ingestor.ingest(docs)
     assert report.recovered
@@ -221,7 +239,9 @@ def test_readding_a_removed_file_before_the_purge_makes_it_visible(
     _consistent(ingestor)
 
 
-def test_purge_cut_short_resumes_after_reopening(tmp_path: Path, docs: Path, counting: CountingEmbeddings) -> None:
+def test_purge_cut_short_resumes_after_reopening(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
     ingestor = _ingestor(tmp_path / "kb", counting)
     ingestor.ingest(docs)
     gone = set(ingestor.manifest.get("beta.txt").chunk_ids) | set(  # type: ignore[union-attr]

@@ -51,15 +51,33 @@ def test_unknown_attribute_raises() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["kbtypes.errors", "ingest.loaders", "ingest.pipeline", "rag.retrievers", "rag.chain", "kb.cli", "server"]
+    "module",
+    [
+        "kbtypes.errors",
+        "ingest.loaders",
+        "ingest.pipeline",
+        "rag.retrievers",
+        "rag.chain",
+        "kb.cli",
+        "server",
+    ],
 )
 def test_each_package_imports_first_in_a_fresh_process(module: str) -> None:
     """A circular import only shows when a module is the first thing a process imports."""
-    result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_errors_share_one_root() -> None:
-    for name in ("ConfigError", "DocumentNotFound", "EmbeddingMismatch", "IngestError", "KnowledgeBaseNotFound",
-                 "ProviderUnavailable", "UnsupportedFileType"):
+    for name in (
+        "ConfigError",
+        "DocumentNotFound",
+        "EmbeddingMismatch",
+        "IngestError",
+        "KnowledgeBaseNotFound",
+        "ProviderUnavailable",
+        "UnsupportedFileType",
+    ):
         assert issubclass(getattr(kb, name), kb.KBError)

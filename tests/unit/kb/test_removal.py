@@ -14,13 +14,20 @@ def _docs(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     # Forty near-identical chunks (one paragraph each, 300+ characters against 500-character chunks): the
     # removed file owns every close neighbour of the query, so hiding it must look further down the ranking.
-    shift = " The operators noted no alarms, the coolant loop stayed within its limits and the log was signed."
-    paragraphs = [f"Reactor log {i}: the alpha reactor held 42 kelvin during shift {i}.{shift * 3}" for i in range(40)]
+    shift = (
+        " The operators noted no alarms, the coolant loop stayed within its limits and the log was signed."
+    )
+    paragraphs = [
+        f"Reactor log {i}: the alpha reactor held 42 kelvin during shift {i}.{shift * 3}" for i in range(40)
+    ]
     (root / "reactor-log.txt").write_text("\n\n".join(paragraphs), encoding="utf-8")
     live = [
         f"{dish}: {method} " * 4
         for dish, method in [
-            ("Rye bread", "Knead the dough with caraway seeds, let it rise under a cloth and bake it until brown."),
+            (
+                "Rye bread",
+                "Knead the dough with caraway seeds, let it rise under a cloth and bake it until brown.",
+            ),
             ("Tomato soup", "Roast the tomatoes with garlic, blend them with stock and season with basil."),
             ("Apple pie", "Slice the apples thinly, toss them with cinnamon and sugar, cover with pastry."),
             ("Fried rice", "Stir-fry yesterday's rice with egg, spring onion and a splash of soy sauce."),

@@ -17,7 +17,9 @@ def kb(workspace: Workspace, tmp_path: Path) -> KnowledgeBase:
     (docs / "manuals" / "pump.md").write_text(
         "# Pump P-200\n\nThe P-200 pump delivers 35 litres per minute at 3 bar.\n", encoding="utf-8"
     )
-    (docs / "manuals" / "valve.txt").write_text("The V-9 valve closes within 40 milliseconds.\n", encoding="utf-8")
+    (docs / "manuals" / "valve.txt").write_text(
+        "The V-9 valve closes within 40 milliseconds.\n", encoding="utf-8"
+    )
     (docs / "notes.txt").write_text("水泵 P-200 每分钟输送 35 升水，工作压力为 3 巴。\n", encoding="utf-8")
     knowledge_base = workspace.open("filters", create=True)
     knowledge_base.ingest(docs)
@@ -26,7 +28,9 @@ def kb(workspace: Workspace, tmp_path: Path) -> KnowledgeBase:
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_every_mode_finds_the_pump(kb: KnowledgeBase, mode: str) -> None:
-    hits = kb.search("How many litres per minute does the P-200 pump deliver?", RetrievalOptions(k=3, mode=mode))  # type: ignore[arg-type]
+    hits = kb.search(
+        "How many litres per minute does the P-200 pump deliver?", RetrievalOptions(k=3, mode=mode)
+    )  # type: ignore[arg-type]
     assert hits[0].source in {"manuals/pump.md", "notes.txt"}
     assert all(0.0 < hit.score <= 1.0 for hit in hits)
 

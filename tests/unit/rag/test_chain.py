@@ -158,7 +158,9 @@ def test_json_shape() -> None:
 
 def test_no_passage_above_threshold_refuses_without_calling_the_llm() -> None:
     retriever = StaticRetriever(documents=DOCS, queries=[])
-    chain = make_qa_chain(retriever, ExplodingChatModel(pieces=[], calls=[], closed=[]), answer_threshold=0.99)
+    chain = make_qa_chain(
+        retriever, ExplodingChatModel(pieces=[], calls=[], closed=[]), answer_threshold=0.99
+    )
     zh = chain.invoke("今天天气怎么样？")
     assert zh.refused
     assert zh.answer == "根据已知信息无法回答该问题。"
@@ -221,7 +223,9 @@ def test_label_only_reply_is_retried_then_answered_extractively() -> None:
 
 def test_a_good_retry_is_kept() -> None:
     class SecondTimeLucky(ScriptedChatModel):
-        def _stream(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        def _stream(
+            self, messages: list[BaseMessage], *args: Any, **kwargs: Any
+        ) -> Iterator[ChatGenerationChunk]:
             if self.calls:
                 self.pieces = ["最低只需 ", "6GB 显存 [1]。"]
             yield from super()._stream(messages, *args, **kwargs)

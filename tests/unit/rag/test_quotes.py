@@ -12,7 +12,9 @@ README = (
     "| FP16（无量化） | 13 GB | 14 GB |\n"
     "| INT4 | 6 GB | 7 GB |\n"
 )
-GUIDE = "Run kb ingest ./docs to index a folder. Changed files are re-indexed. Start the server with kb serve."
+GUIDE = (
+    "Run kb ingest ./docs to index a folder. Changed files are re-indexed. Start the server with kb serve."
+)
 
 
 def test_spans_cover_sentences_and_rows_and_skip_rules() -> None:

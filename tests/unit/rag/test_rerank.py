@@ -40,7 +40,8 @@ def build_tiny_cross_encoder(directory: Path) -> Path:
     wordpiece.normalizer = normalizers.BertNormalizer()
     wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     wordpiece.train_from_iterator(
-        _VOCAB_TEXT * 4, trainer=trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials, show_progress=False)
+        _VOCAB_TEXT * 4,
+        trainer=trainers.WordPieceTrainer(vocab_size=200, special_tokens=specials, show_progress=False),
     )
     cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
     wordpiece.post_processor = processors.TemplateProcessing(
@@ -49,14 +50,22 @@ def build_tiny_cross_encoder(directory: Path) -> Path:
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
     tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
-        tokenizer_object=wordpiece, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        tokenizer_object=wordpiece,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
         mask_token="[MASK]",
     )
     tokenizer.save_pretrained(directory)
     torch.manual_seed(3)
     config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
     )
     config.num_labels = 1
     BertForSequenceClassification(config).save_pretrained(directory)
@@ -73,7 +82,9 @@ def reranker(cross_encoder_dir: Path) -> CrossEncoderReranker:
     return CrossEncoderReranker(cross_encoder_dir, max_candidates=4)
 
 
-def _model_order(reranker: CrossEncoderReranker, query: str, ids: list[str], texts: dict[str, str]) -> list[str]:
+def _model_order(
+    reranker: CrossEncoderReranker, query: str, ids: list[str], texts: dict[str, str]
+) -> list[str]:
     from sentence_transformers import CrossEncoder
 
     model = CrossEncoder(str(reranker.model_path), device="cpu", local_files_only=True)
@@ -117,7 +128,11 @@ def test_settings_path_reaches_the_retriever(
         kb = workspace.open("rerank", create=True)
         kb.ingest(docs)
         query = "pump litres per minute"
-        plain = kb.retriever(RetrievalOptions(k=3, mode="hybrid")).model_copy(update={"reranker": None}).invoke(query)
+        plain = (
+            kb.retriever(RetrievalOptions(k=3, mode="hybrid"))
+            .model_copy(update={"reranker": None})
+            .invoke(query)
+        )
         reranked = kb.retriever(RetrievalOptions(k=3, mode="hybrid")).invoke(query)
         texts = {doc.metadata["id"]: doc.page_content for doc in plain}
         expected = _model_order(reranker, query, [doc.metadata["id"] for doc in plain], texts)

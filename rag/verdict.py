@@ -1,0 +1,83 @@
+"""The checked answer: what the user gets once the model's reply has been judged against the sources.
+
+A refusal while a source clearly holds the answer, or figures no cited source holds, give way to the
+extractive answer (the best-supported source sentence, quoted and cited) when that sentence covers enough
+of the question; a reply that failed twice is answered extractively or refused; an answer without markers
+is attributed to the passages it draws on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kbtypes.answer import AnswerMode
+from rag.citations import is_refusal, most_shared_passage, overlap_citations
+from rag.grounding import unsupported_claims
+from rag.language import Language
+from rag.prompt import refusal_text
+from rag.quotes import extractive_answer
+
+__all__ = ["Verdict", "judge"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer text, the passages it cites (1-based), and how it came about."""
+
+    answer: str
+    cited: list[int]
+    mode: AnswerMode
+    refused: bool
+    unsupported: list[str]
+
+
+def judge(
+    answer: str,
+    cited: list[int],
+    mode: AnswerMode,
+    *,
+    question: str,
+    chunks: Sequence[str],
+    passages: Sequence[str],
+    language: Language,
+    min_quote_coverage: float,
+) -> Verdict:
+    """Settle the final answer from the model's (already marker-resolved) reply.
+
+    Args:
+        answer: the reply text without markers.
+        cited: the passages its markers cite.
+        mode: ``generated``, ``retried`` or ``extractive`` (both replies were degenerate).
+        question: the user's question.
+        chunks: full texts of the shown sources, in marker order.
+        passages: the (trimmed) passages the model saw, in marker order.
+        language: the question's language, for a refusal.
+        min_quote_coverage: share of the question's terms the best sentence must hold to replace the reply.
+
+    Returns:
+        The verdict.
+    """
+    refused = mode != "extractive" and is_refusal(answer)
+    # A figure must stand in the sources the answer cites (all shown ones when it cites none): "7 GB [3]"
+    # over a [3] that never says 7 is as wrong as a figure found nowhere.
+    backing = [chunks[n - 1] for n in cited] or list(chunks)
+    unsupported = [] if refused or mode == "extractive" else unsupported_claims(answer, backing, question)
+    extract = extractive_answer(question, chunks) if mode == "extractive" or refused or unsupported else None
+    if (refused or unsupported) and extract is not None and extract.quote.coverage >= min_quote_coverage:
+        logger.info("extractive answer reason=%s", "refusal" if refused else "unsupported")
+        mode, refused, unsupported = "extractive", False, []
+    if mode == "extractive":
+        if extract is None:
+            return Verdict(refusal_text(language), [], "refused", True, [])
+        return Verdict(extract.text, [extract.n], "extractive", False, [])
+    if refused:
+        return Verdict(answer, [], "refused", True, [])
+    if not cited:
+        # No marker: the passages whose wording it reuses; failing that (an English answer from a
+        # Chinese passage shares few words), the passage it shares most with, best-ranked on ties.
+        cited = overlap_citations(answer, passages) or [most_shared_passage(answer, passages)]
+    return Verdict(answer, cited, mode, False, unsupported)
