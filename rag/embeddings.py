@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from langchain_core.embeddings import Embeddings
 
 from kbtypes.errors import ConfigError, ProviderUnavailable
 
 if TYPE_CHECKING:
+    import httpx
     import numpy as np
     import numpy.typing as npt
 
@@ -241,6 +241,8 @@ class OpenAICompatibleEmbeddings(IdentifiedEmbeddings):
         if not base_url or not model:
             raise ConfigError("the openai embeddings provider needs both base_url and model")
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        import httpx  # only this provider talks HTTP: the others never pay for the import
+
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s, transport=transport
         )
@@ -255,6 +257,8 @@ class OpenAICompatibleEmbeddings(IdentifiedEmbeddings):
 
     def _post(self, batch: Sequence[str], *, input_type: str) -> list[list[float]]:
         payload: dict[str, Any] = {"model": self._model, "input": list(batch), "input_type": input_type}
+        import httpx
+
         delay = 0.5
         for attempt in range(self._max_retries + 1):
             try:

@@ -1,17 +1,14 @@
 """``KbRetriever``: dense, BM25 or hybrid retrieval over one knowledge base, as a LangChain retriever.
 
-Every returned document carries ``metadata["score"]``: the cosine similarity between the question and the
-passage under the knowledge base's embedding model, in every mode (passages found only by keywords are
-scored the same way). ``score_threshold`` applies to that number, so its meaning does not change with the
-mode. Ranking uses the mode's own order: the dense ranking, the BM25 ranking, or their weighted
-reciprocal-rank fusion.
+The ranking itself is ``rag.hybrid.HybridSearch``; this class gives it LangChain's retriever interface
+(callbacks, ``invoke``, composition in chains). Scores and thresholds are as documented there.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -19,20 +16,11 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
 from kbtypes.retrieval import RetrievalMode
-from rag.fusion import iter_distinct, reciprocal_rank_fusion
-
-if TYPE_CHECKING:
-    from rag.lexical import LexicalIndex
-    from rag.rerank import CrossEncoderReranker
-    from rag.store import ChromaChunkStore, StoredChunk
+from rag.hybrid import HybridSearch
 
 __all__ = ["KbRetriever", "RetrievalMode"]
 
 logger = logging.getLogger(__name__)
-
-
-_CANDIDATES_PER_RESULT = 5
-_MIN_CANDIDATES = 20
 
 
 class KbRetriever(BaseRetriever):
@@ -70,55 +58,17 @@ class KbRetriever(BaseRetriever):
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
         """Rank passages for ``query``; ``invoke(query, k=n)`` overrides the retriever's ``k`` for one call."""
-        limit = self.k if k is None else k
-        store: ChromaChunkStore = self.store
-        pool = max(limit * _CANDIDATES_PER_RESULT, _MIN_CANDIDATES)
-        query_vector = store.embeddings.embed_query(query)
-        chunks: dict[str, StoredChunk] = {}
-        rankings: list[list[str]] = []
-        weights: list[float] = []
-
-        if self.mode in ("dense", "hybrid"):
-            dense = store.search(query_vector, pool, where=self.where, accept=self.predicate)
-            chunks.update((chunk.id, chunk) for chunk in dense)
-            rankings.append([chunk.id for chunk in dense])
-            weights.append(self.dense_weight)
-        if self.mode in ("bm25", "hybrid"):
-            lexical: LexicalIndex | None = self.lexical
-            if lexical is None:
-                raise ValueError(f"retrieval mode {self.mode!r} needs a lexical index")
-            hits = lexical.search(query, pool, where=self.predicate)
-            rankings.append([chunk_id for chunk_id, _ in hits])
-            weights.append(self.bm25_weight)
-
-        fused = reciprocal_rank_fusion(rankings, weights=weights, k=self.rrf_k)
-        missing = [chunk_id for chunk_id, _ in fused if chunk_id not in chunks]
-        if missing:
-            chunks.update((chunk.id, chunk) for chunk in store.get(missing, query_vector=query_vector))
-        distinct = (
-            chunk_id
-            for chunk_id, _ in iter_distinct(
-                [(chunk_id, score) for chunk_id, score in fused if chunk_id in chunks],
-                {chunk_id: chunks[chunk_id].text for chunk_id in chunks},
-            )
+        search = HybridSearch(
+            store=self.store,
+            lexical=self.lexical,
+            k=self.k,
+            mode=self.mode,
+            score_threshold=self.score_threshold,
+            dense_weight=self.dense_weight,
+            bm25_weight=self.bm25_weight,
+            rrf_k=self.rrf_k,
+            where=self.where,
+            predicate=self.predicate,
+            reranker=self.reranker,
         )
-        order: Iterable[str] = distinct
-        if self.reranker is not None:
-            reranker: CrossEncoderReranker = self.reranker
-            candidates = list(distinct)
-            order = reranker.rerank(
-                query, candidates, {chunk_id: chunks[chunk_id].text for chunk_id in candidates}
-            )
-
-        results: list[Document] = []
-        for rank, chunk_id in enumerate(order, start=1):
-            chunk = chunks[chunk_id]
-            if chunk.similarity < self.score_threshold:
-                continue
-            metadata = dict(chunk.metadata)
-            metadata.update(id=chunk.id, score=chunk.similarity, rank=rank)
-            results.append(Document(page_content=chunk.text, metadata=metadata, id=chunk.id))
-            if len(results) == limit:
-                break
-        logger.debug("retrieved mode=%s query_len=%d results=%d", self.mode, len(query), len(results))
-        return results
+        return search.run(query, k=k)
