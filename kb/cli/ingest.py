@@ -6,13 +6,15 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from tqdm import tqdm
 
 from kb.cli.context import KbOption, cli_context
 from kbtypes.errors import KBError
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 __all__ = ["ingest"]
 
@@ -25,6 +27,8 @@ class _Bar:
         self._chunks = 0
 
     def start(self, files: int) -> None:
+        from tqdm import tqdm
+
         self._bar = tqdm(
             total=files, unit="file", desc="ingest", disable=not sys.stderr.isatty(), leave=False
         )
