@@ -29,8 +29,9 @@ ASK_QUESTION = "如何增量导入文档？"
 
 
 def _env(tree: Path, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")}
-    env.update(KB_HOME=str(home), PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
+    # Bytecode is written and reused, as on a user's machine (this sandbox sets PYTHONDONTWRITEBYTECODE).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(KB_HOME=str(home), PYTHONPATH=str(tree))
     return env
 
 
