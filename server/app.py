@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib import metadata
 from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb import (
@@ -27,11 +31,13 @@ from kb import (
     Workspace,
     apply_offline_environment,
 )
+from kb.settings import ServerSettings
 from server.access_log import RequestContextMiddleware
 from server.deps import Services, ServicesDep, get_settings, require_api_key
 from server.generation import GenerationQueue, QueueFull
 from server.jobs import IngestJobs
 from server.openai_schemas import OpenAIErrorBody
+from server.request_body import BodyLimit, safe_validation_errors
 from server.routes_ask import router as ask_router
 from server.routes_chatglm import router as chatglm_router
 from server.routes_documents import router as documents_router
@@ -56,6 +62,7 @@ _STATUS_BY_ERROR: list[tuple[type[KBError], int]] = [
     (KBError, 400),
 ]
 _MAX_SESSIONS = 1000
+_MIB = 1 << 20
 
 
 def _version() -> str:
@@ -105,7 +112,8 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
             if built:
                 ws.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from files in the fastapi-offline package: /docs works on a machine with no network.
+    app = FastAPIOffline(
         title="kb",
         version=_version(),
         summary="Question answering over local knowledge bases, with cited sources.",
@@ -121,6 +129,7 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
+    app.add_middleware(BodyLimit, limit_for=partial(_body_limit, settings.server))
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(_health_router())
@@ -132,6 +141,19 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
         }
         app.include_router(router, dependencies=secured, responses=unauthorized)
     return app
+
+
+_UPLOAD_PATH = re.compile(r"^/kbs/[^/]+/documents/?$")
+
+
+def _body_limit(limits: ServerSettings, method: str, path: str) -> tuple[int, str] | None:
+    """The most bytes a request body may have, and the setting that says so."""
+    if method in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        return None
+    if _UPLOAD_PATH.match(path):
+        # Every accepted file at its largest, plus the multipart framing.
+        return int(limits.max_files * limits.max_upload_mb * _MIB) + _MIB, "max_upload_mb"
+    return int(limits.max_json_mb * _MIB), "max_json_mb"
 
 
 def _health_router() -> APIRouter:
@@ -191,6 +213,12 @@ def _add_exception_handlers(app: FastAPI) -> None:
         # Nobody reads this; 499 (nginx's "client closed request") makes the access log say what happened.
         return Response(status_code=499)
 
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        # FastAPI's own handler echoes the offending input, and NaN or a lone surrogate cannot be encoded.
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse({"detail": safe_validation_errors(exc.errors())}, status_code=422)
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(KBError, kb_error)
     app.add_exception_handler(QueueFull, queue_full)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kb import Source
+from server.request_body import RequestBody
 
 __all__ = [
     "ChatCompletion",
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 
-class ContentPart(BaseModel):
+class ContentPart(RequestBody):
     """A part of a multi-part message; only text parts are read."""
 
     model_config = ConfigDict(extra="ignore")
@@ -35,7 +36,7 @@ class ContentPart(BaseModel):
     text: str | None = Field(default=None, max_length=20000)
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(RequestBody):
     """One chat message."""
 
     model_config = ConfigDict(extra="ignore")
@@ -52,7 +53,7 @@ class ChatMessage(BaseModel):
         return "".join(part.text or "" for part in self.content if part.type == "text")
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(RequestBody):
     """Streaming options."""
 
     model_config = ConfigDict(extra="ignore")
@@ -60,7 +61,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(RequestBody):
     """A chat completion request; sampling fields are accepted and ignored (the server's settings apply)."""
 
     model_config = ConfigDict(extra="ignore")

@@ -10,8 +10,9 @@ from functools import partial
 from fastapi import APIRouter, Request, Response
 
 from kb import Answer, AnswerEvent, KBError, KnowledgeBase, TokenEvent
-from server.deps import CallerDep, KnowledgeBaseDep, ServicesDep
+from server.deps import CallerDep, KnowledgeBaseDep, ServicesDep, SettingsDep
 from server.generation import Ticket
+from server.request_body import check_conversation
 from server.schemas import AskRequest, AskResponse, ErrorBody
 from server.sessions import SessionStore
 from server.streaming import EventStream, answer_events, answer_unless_disconnected, sse
@@ -44,7 +45,12 @@ _SSE_DOC = (
     },
 )
 async def ask(
-    body: AskRequest, request: Request, kb: KnowledgeBaseDep, services: ServicesDep, caller: CallerDep
+    body: AskRequest,
+    request: Request,
+    kb: KnowledgeBaseDep,
+    services: ServicesDep,
+    caller: CallerDep,
+    settings: SettingsDep,
 ) -> AskResponse | Response:
     """Answer a question from the knowledge base, citing its sources as `[n]` markers.
 
@@ -67,6 +73,7 @@ async def ask(
     history = list(body.history)
     if body.session_id:
         history = services.sessions.history(caller, kb.name, body.session_id) or history
+    check_conversation(body.question, history, settings.server)
     ticket = services.queue.reserve()
     make_events = _events_factory(kb, body, history)
     if body.stream:

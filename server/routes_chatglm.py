@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from kb import AnswerEvent
-from server.deps import ServicesDep
+from server.deps import ServicesDep, SettingsDep
+from server.request_body import RequestBody, check_conversation
 from server.schemas import ErrorBody
 from server.streaming import answer_unless_disconnected
 
@@ -22,7 +23,7 @@ DEFAULT_KB = "default"
 """The knowledge base ``POST /`` answers from (the one ``kb ingest`` fills without ``--kb``)."""
 
 
-class ChatGLMRequest(BaseModel):
+class ChatGLMRequest(RequestBody):
     """The body ChatGLM-6B's ``api.py`` accepts; sampling fields are accepted and ignored."""
 
     model_config = ConfigDict(extra="ignore")
@@ -56,7 +57,9 @@ class ChatGLMResponse(BaseModel):
         503: {"model": ErrorBody, "description": "The chat model cannot be loaded or reached."},
     },
 )
-async def chatglm_chat(body: ChatGLMRequest, request: Request, services: ServicesDep) -> ChatGLMResponse:
+async def chatglm_chat(
+    body: ChatGLMRequest, request: Request, services: ServicesDep, settings: SettingsDep
+) -> ChatGLMResponse:
     """Answer like ChatGLM-6B's `api.py`, from the `default` knowledge base.
 
     Drop-in for clients written against `python api.py` of ChatGLM-6B: send `{"prompt", "history"}`
@@ -65,6 +68,7 @@ async def chatglm_chat(body: ChatGLMRequest, request: Request, services: Service
     """
     kb = await run_in_threadpool(services.workspace.open, DEFAULT_KB)
     history = list(body.history or [])
+    check_conversation(body.prompt, history, settings.server)
     ticket = services.queue.reserve()
 
     def make_events() -> Iterator[AnswerEvent]:

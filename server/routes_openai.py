@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from kb import Answer, AnswerEvent, KBError, KnowledgeBase, TokenEvent, validate_kb_name
-from server.deps import ServicesDep
+from server.deps import ServicesDep, SettingsDep
 from server.generation import Ticket
 from server.openai_schemas import (
     AssistantMessage,
@@ -27,6 +27,7 @@ from server.openai_schemas import (
     OpenAIErrorBody,
     Usage,
 )
+from server.request_body import check_conversation
 from server.streaming import EventStream, answer_events, answer_unless_disconnected, sse
 
 __all__ = ["router"]
@@ -62,7 +63,7 @@ def list_models(services: ServicesDep) -> ModelList:
     },
 )
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, services: ServicesDep
+    body: ChatCompletionRequest, request: Request, services: ServicesDep, settings: SettingsDep
 ) -> ChatCompletion | Response:
     """Answer the last user message from the knowledge base named by `model`, OpenAI-style.
 
@@ -76,6 +77,7 @@ async def chat_completions(
     """
     kb = await run_in_threadpool(services.workspace.open, _kb_name(body.model))
     question, history = _conversation(body.messages)
+    check_conversation(question, history, settings.server)
     ticket = services.queue.reserve()
     make_events = _events_factory(kb, question, history)
     completion_id = "chatcmpl-" + (getattr(request.state, "request_id", "") or "kb")

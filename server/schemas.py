@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from kb import Answer, DocumentInfo, KnowledgeBaseInfo, RetrievalOptions, SearchHit
+from server.request_body import RequestBody
 
 __all__ = [
     "AskRequest",
@@ -52,7 +53,7 @@ class Health(BaseModel):
     queue_waiting: int = Field(description="Questions waiting for the model right now.")
 
 
-class CreateKnowledgeBase(BaseModel):
+class CreateKnowledgeBase(RequestBody):
     """A knowledge base to create."""
 
     model_config = ConfigDict(extra="forbid")
@@ -78,7 +79,7 @@ class DocumentList(BaseModel):
     documents: list[DocumentInfo]
 
 
-class TextDocument(BaseModel):
+class TextDocument(RequestBody):
     """Raw text to index as one document (the JSON alternative to a file upload)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -126,7 +127,7 @@ class IngestJob(BaseModel):
     finished: float | None = None
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(RequestBody):
     """A retrieval query."""
 
     model_config = ConfigDict(extra="forbid")
@@ -161,18 +162,24 @@ class SearchResponse(BaseModel):
     hits: list[SearchHit]
 
 
-class AskRequest(BaseModel):
+class AskRequest(RequestBody):
     """A question for a knowledge base."""
 
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(
-        min_length=1, max_length=4000, description="The question.", examples=["ChatGLM-6B 需要多少显存？"]
+        min_length=1,
+        max_length=100_000,
+        description="The question; the server's max_question_chars (default 4000) applies (413 beyond).",
+        examples=["ChatGLM-6B 需要多少显存？"],
     )
     history: list[HistoryTurn] = Field(
         default_factory=list,
-        max_length=50,
-        description="Earlier [question, answer] pairs, oldest first; ignored when session_id has history.",
+        max_length=1000,
+        description=(
+            "Earlier [question, answer] pairs, oldest first; ignored when session_id has history. "
+            "max_history_turns and max_history_chars apply (413 beyond)."
+        ),
     )
     k: int | None = Field(
         default=None, ge=1, le=50, description="Passages to retrieve; default from settings."

