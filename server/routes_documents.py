@@ -10,11 +10,12 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.formparsers import MultiPartException
 
 from kb import DocumentNotFound
 from server.deps import KnowledgeBaseDep, ServicesDep, SettingsDep
 from server.jobs import JobNotFound
+from server.multipart_limit import FILE_TOO_LARGE, LimitedMultiPartParser
 from server.schemas import DocumentList, ErrorBody, IngestJob, TextDocument
 from server.uploads import (
     PendingFile,
@@ -106,7 +107,7 @@ async def upload_documents(
             declared = int(request.headers.get("content-length") or 0)
             if declared > limits.max_files * max_bytes + (1 << 20):
                 raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "upload too large")
-            form = await _parse_form(request, max_files=limits.max_files)
+            form = await _parse_form(request, max_files=limits.max_files, max_file_bytes=max_bytes)
             try:
                 uploads = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
                 if not uploads:
@@ -141,14 +142,20 @@ async def upload_documents(
     return job
 
 
-async def _parse_form(request: Request, *, max_files: int) -> FormData:
+async def _parse_form(request: Request, *, max_files: int, max_file_bytes: int) -> FormData:
     try:
         async with aclosing(request.stream()) as stream:
-            parser = MultiPartParser(request.headers, stream, max_files=max_files, max_fields=max_files + 8)
+            parser = LimitedMultiPartParser(
+                request.headers,
+                stream,
+                max_files=max_files,
+                max_fields=max_files + 8,
+                max_file_bytes=max_file_bytes,
+            )
             return await parser.parse()
     except MultiPartException as e:
-        too_many = e.message.startswith("Too many files")
-        code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_many else status.HTTP_400_BAD_REQUEST
+        too_large = e.message.startswith(("Too many files", FILE_TOO_LARGE))
+        code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
         raise HTTPException(code, f"malformed or oversized form: {e.message}") from e
 
 

@@ -150,3 +150,27 @@ def test_api_docs_load_nothing_from_the_network(client: TestClient) -> None:
     asset = client.get(script)
     assert asset.status_code == 200
     assert len(asset.content) > 100_000  # the Swagger UI bundle itself, served from a package
+
+
+def test_one_oversized_file_stops_the_parse_at_its_limit(make_client: MakeClient) -> None:
+    """A 2 MB file under a 10 KiB per-file limit fails in the parser, not at the 20-file body cap."""
+    client = make_client(max_upload_mb=0.01, max_files=400)  # the body cap is ~5 MiB, the file limit 10 KiB
+    _create(client)
+    boundary = "kbboundary"
+
+    def pieces() -> object:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.txt"\r\n'
+            "Content-Type: text/plain\r\n\r\n"
+        ).encode()
+        for _ in range(2000):
+            yield b"x" * 1024
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = client.post(
+        "/kbs/manuals/documents",
+        content=pieces(),
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 413, response.text
+    assert "File exceeded the upload limit" in response.json()["detail"]
