@@ -55,6 +55,7 @@ class IdentifiedEmbeddings(Embeddings):
 
 E5_WINDOW_TOKENS = 512
 """multilingual-e5-small's window, special tokens and the query/passage prefix included."""
+_PASSAGES_PER_CALL = 16
 _MAX_CHARS_PER_TOKEN = 16  # no sentencepiece token of e5's vocabulary is longer; the search starts below it
 
 
@@ -99,8 +100,14 @@ class E5Embeddings(IdentifiedEmbeddings):
         """Embed chunks in passage mode, each cut to the model's 512-token window."""
         if not texts:
             return []
-        with self._lock:
-            return _rows(self._model.passage([self._fit(text, is_query=False) for text in texts]))
+        rows: list[list[float]] = []
+        # The engine runs one call at a time: short runs let a waiting search in between them (one run
+        # of 16 chunks takes about 1 s here; 32 would save under 3% of ingest time and double that wait).
+        for start in range(0, len(texts), _PASSAGES_PER_CALL):
+            with self._lock:
+                part = [self._fit(text, is_query=False) for text in texts[start : start + _PASSAGES_PER_CALL]]
+                rows.extend(_rows(self._model.passage(part)))
+        return rows
 
     def embed_query(self, text: str) -> list[float]:
         """Embed a question in query mode, cut to the model's 512-token window."""

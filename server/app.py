@@ -129,7 +129,7 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
             allow_headers=["*"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    app.add_middleware(BodyLimit, limit_for=partial(_body_limit, settings.server))
+    app.add_middleware(BodyLimit, limit_for=partial(_body_limit, settings.server), refuse=_refuse_body)
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(_health_router())
@@ -143,16 +143,23 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
     return app
 
 
+def _refuse_body(request: Request, error: StarletteHTTPException) -> Response:
+    return _error(request, error.status_code, str(error.detail), "HTTPException", dict(error.headers or {}))
+
+
 _UPLOAD_PATH = re.compile(r"^/kbs/[^/]+/documents/?$")
 
 
-def _body_limit(limits: ServerSettings, method: str, path: str) -> tuple[int, str] | None:
+def _body_limit(limits: ServerSettings, method: str, path: str, content_type: str) -> tuple[int, str] | None:
     """The most bytes a request body may have, and the setting that says so."""
     if method in ("GET", "HEAD", "OPTIONS", "DELETE"):
         return None
     if _UPLOAD_PATH.match(path):
-        # Every accepted file at its largest, plus the multipart framing.
-        return int(limits.max_files * limits.max_upload_mb * _MIB) + _MIB, "max_upload_mb"
+        if content_type == "multipart/form-data":
+            # Every accepted file at its largest, plus the multipart framing.
+            return int(limits.max_files * limits.max_upload_mb * _MIB) + _MIB, "max_upload_mb"
+        # One text document as JSON: the document's own limit, plus its JSON framing.
+        return int(limits.max_upload_mb * _MIB) + 64 * 1024, "max_upload_mb"
     return int(limits.max_json_mb * _MIB), "max_json_mb"
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, status
 from pydantic import BaseModel, ConfigDict, model_validator
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -77,33 +79,44 @@ def safe_validation_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str
 class BodyLimit:
     """ASGI middleware: refuse a request body over its route's limit, counted as the bytes arrive.
 
-    ``limit_for(method, path)`` gives the limit in bytes for a request (None: no limit). A declared
-    ``content-length`` over it is refused before anything is read; a body without one (chunked) is counted
-    and the read fails with 413 at the first byte over it.
+    ``limit_for(method, path, content_type)`` gives the limit in bytes for a request (None: no limit). A declared
+    ``content-length`` over it is answered at once, before anything is read; a body without one (chunked) is
+    counted and the read fails with 413 at the first byte over it. Either answer closes the connection
+    (``Connection: close``), so the client stops sending instead of pushing the rest of a huge body through
+    the server's parser.
     """
 
-    def __init__(self, app: ASGIApp, limit_for: Callable[[str, str], tuple[int, str] | None]) -> None:
-        """Wrap ``app``; ``limit_for`` returns (bytes, name of the setting) or None."""
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit_for: Callable[[str, str, str], tuple[int, str] | None],
+        refuse: Callable[[Request, HTTPException], Response],
+    ) -> None:
+        """Wrap ``app``; ``limit_for`` returns (bytes, name of the setting) or None; ``refuse`` renders a 413."""
         self._app = app
         self._limit_for = limit_for
+        self._refuse = refuse
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on with a counting ``receive``."""
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        found = self._limit_for(scope["method"], scope["path"])
+        headers = dict(scope.get("headers") or [])
+        content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
+        found = self._limit_for(scope["method"], scope["path"], content_type)
         if found is None:
             await self._app(scope, receive, send)
             return
         limit, setting = found
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        declared = headers.get(b"content-length")
         too_large = HTTPException(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             f"request body over {limit / _MIB:g} MiB (the server's {setting} setting)",
+            headers={"Connection": "close"},
         )
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._app(scope, _refuse(too_large), send)
+            await self._refuse(Request(scope), too_large)(scope, receive, send)
             return
         seen = 0
 
@@ -117,13 +130,6 @@ class BodyLimit:
             return message
 
         await self._app(scope, counting, send)
-
-
-def _refuse(error: HTTPException) -> Receive:
-    async def receive() -> Message:
-        raise error
-
-    return receive
 
 
 def check_conversation(question: str, history: Sequence[tuple[str, str]], limits: ServerSettings) -> None:

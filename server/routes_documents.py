@@ -156,7 +156,9 @@ async def _parse_form(request: Request, *, max_files: int, max_file_bytes: int) 
     except MultiPartException as e:
         too_large = e.message.startswith(("Too many files", FILE_TOO_LARGE))
         code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
-        raise HTTPException(code, f"malformed or oversized form: {e.message}") from e
+        # Closing the connection stops a client still sending the rest of an oversized file.
+        headers = {"Connection": "close"} if too_large else None
+        raise HTTPException(code, f"malformed or oversized form: {e.message}", headers=headers) from e
 
 
 def _text_document(body: bytes) -> TextDocument:

@@ -174,3 +174,16 @@ def test_one_oversized_file_stops_the_parse_at_its_limit(make_client: MakeClient
     )
     assert response.status_code == 413, response.text
     assert "File exceeded the upload limit" in response.json()["detail"]
+
+
+def test_a_json_document_over_the_upload_limit_is_refused_unread(make_client: MakeClient) -> None:
+    """One text document may be max_upload_mb, however many files a multipart upload may carry."""
+    client = make_client(max_upload_mb=0.01, max_files=400)
+    _create(client)
+    body = json.dumps({"text": "y" * 200_000, "source": "big.txt"}).encode()
+    response = client.post(
+        "/kbs/manuals/documents", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413, response.text
+    assert "max_upload_mb" in response.json()["detail"]
+    assert response.headers["connection"] == "close"
