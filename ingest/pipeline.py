@@ -141,9 +141,14 @@ class Ingestor:
                 if batch_chunks >= self.batch_size:
                     self._write(batch, root_key, report, progress)
                     batch, batch_chunks = [], 0
-            self._write(batch, root_key, report, progress)
+                    if progress is not None and progress.cancelled():
+                        # Every written file is committed; a rerun picks up the rest at a stat each.
+                        report.stopped = True
+                        break
+            if not report.stopped:
+                self._write(batch, root_key, report, progress)
 
-            if delete_missing and files is None:
+            if delete_missing and files is None and not report.stopped:
                 for source, record in records.items():
                     if record.root == root_key and source not in seen:
                         self._remove(record)
@@ -348,6 +353,8 @@ class Ingestor:
             )
             if progress:
                 progress.file_done(candidate.source, len(item.ids))
+        # Saved per batch, so keyword search finds what a killed run committed.
+        self.index.save()
 
     def _vectors_for(self, batch: list[_Prepared], report: IngestReport) -> Mapping[str, Sequence[float]]:
         text_by_hash: dict[str, str] = {}

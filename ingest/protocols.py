@@ -66,3 +66,6 @@ class IngestProgress(Protocol):
 
     def file_done(self, source: str, chunks: int) -> None:
         """One file finished (indexed, unchanged, or failed)."""
+
+    def cancelled(self) -> bool:
+        """Whether to stop after the batch being written (a server shutting down); the rest waits for a rerun."""

@@ -151,12 +151,18 @@ class ServerSettings(BaseModel):
     max_question_chars: int = Field(
         4000, gt=0, description="Longest question (or last OpenAI user message) accepted; longer is 413."
     )
-    max_history_turns: int = Field(20, gt=0, description="Most earlier turns a request may send; more is 413.")
+    max_history_turns: int = Field(
+        20, gt=0, description="Most earlier turns a request may send; more is 413."
+    )
     max_history_chars: int = Field(
-        16000, gt=0, description="Most characters all earlier turns of a request may hold together; more is 413."
+        16000,
+        gt=0,
+        description="Most characters all earlier turns of a request may hold together; more is 413.",
     )
     max_json_mb: float = Field(
-        1.0, gt=0, description="Largest JSON body in MiB outside uploads, counted as it arrives; larger is 413."
+        1.0,
+        gt=0,
+        description="Largest JSON body in MiB outside uploads, counted as it arrives; larger is 413.",
     )
 
 

@@ -64,5 +64,6 @@ class IngestReport:
     chunks_deleted: int = 0
     chunks_embedded: int = 0
     recovered: bool = False
+    stopped: bool = False
     seconds: float = 0.0
     embed_seconds: float = 0.0

@@ -112,17 +112,29 @@ class IndexWriter:
         lexical_orphans = lexical_ids - owned
         if lexical_orphans:
             self._lexical.delete(lexical_orphans)
-        lexical_missing = sorted(owned - lexical_ids)
-        if lexical_missing:
-            found = self._store.texts(lexical_missing)
-            self._lexical.upsert(list(found), [t for t, _ in found.values()], [m for _, m in found.values()])
+        restored = self.restore_lexical(owned)
         logger.info(
             "sweep orphans=%d lexical_orphans=%d lexical_restored=%d",
             len(orphans),
             len(lexical_orphans),
-            len(lexical_missing),
+            restored,
         )
         return len(orphans)
+
+    def restore_lexical(self, owned: set[str]) -> int:
+        """Give the lexical index the owned chunks it lacks (a kill before its save); deletes nothing.
+
+        Safe while another process ingests: it only adds chunks that a committed file owns.
+
+        Returns:
+            How many chunks were restored.
+        """
+        missing = sorted(owned - self._lexical.ids())
+        if missing:
+            found = self._store.texts(missing)
+            self._lexical.upsert(list(found), [t for t, _ in found.values()], [m for _, m in found.values()])
+            self._lexical.save()
+        return len(missing)
 
     def save(self) -> None:
         """Persist the lexical index (the vector store persists each write itself)."""

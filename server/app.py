@@ -35,6 +35,7 @@ from kb.settings import ServerSettings
 from server.access_log import RequestContextMiddleware
 from server.deps import Services, ServicesDep, get_settings, require_api_key
 from server.generation import GenerationQueue, QueueFull
+from server.job_store import JobStore
 from server.jobs import IngestJobs
 from server.openai_schemas import OpenAIErrorBody
 from server.request_body import BodyLimit, safe_validation_errors
@@ -101,9 +102,10 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
             workspace=ws,
             queue=GenerationQueue(max_waiting=current.server.queue_size),
             sessions=SessionStore(max_turns=current.server.session_turns, max_sessions=_MAX_SESSIONS),
-            jobs=IngestJobs(),
+            jobs=IngestJobs(store=JobStore(ws.settings.home / "jobs.sqlite3")),
         )
         app.state.services = services
+        await anyio.to_thread.run_sync(services.jobs.resume, ws)
         logger.info("server ready kbs=%d queue_size=%d", len(ws.names()), current.server.queue_size)
         try:
             yield

@@ -39,6 +39,9 @@ class _Bar:
             self._bar.set_postfix(chunks=self._chunks, refresh=False)
             self._bar.update(1)
 
+    def cancelled(self) -> bool:
+        return False  # Ctrl-C interrupts the run itself; the manifest keeps it consistent
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
