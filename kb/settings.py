@@ -159,6 +159,11 @@ class ServerSettings(BaseModel):
         gt=0,
         description="Most characters all earlier turns of a request may hold together; more is 413.",
     )
+    max_job_mb: float = Field(
+        200.0,
+        gt=0,
+        description="Most MiB one upload request (one ingest job) may carry in all, counted as it arrives.",
+    )
     max_json_mb: float = Field(
         1.0,
         gt=0,

@@ -158,7 +158,9 @@ def _body_limit(limits: ServerSettings, method: str, path: str, content_type: st
         return None
     if _UPLOAD_PATH.match(path):
         if content_type == "multipart/form-data":
-            # Every accepted file at its largest, plus the multipart framing.
+            # The job's total, or every accepted file at its largest if that is less; plus the framing.
+            if limits.max_job_mb < limits.max_files * limits.max_upload_mb:
+                return int(limits.max_job_mb * _MIB) + _MIB, "max_job_mb"
             return int(limits.max_files * limits.max_upload_mb * _MIB) + _MIB, "max_upload_mb"
         # One text document as JSON: the document's own limit, plus its JSON framing.
         return int(limits.max_upload_mb * _MIB) + 64 * 1024, "max_upload_mb"

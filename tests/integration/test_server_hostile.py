@@ -187,3 +187,13 @@ def test_a_json_document_over_the_upload_limit_is_refused_unread(make_client: Ma
     assert response.status_code == 413, response.text
     assert "max_upload_mb" in response.json()["detail"]
     assert response.headers["connection"] == "close"
+
+
+def test_one_upload_job_is_capped_in_total(make_client: MakeClient) -> None:
+    client = make_client(max_upload_mb=1, max_files=50, max_job_mb=0.5)
+    _create(client)
+    files = [("files", (f"part-{n}.txt", b"word " * 60_000, "text/plain")) for n in range(10)]  # 3 MB in all
+    response = client.post("/kbs/manuals/documents", files=files)
+    assert response.status_code == 413, response.text
+    assert "max_job_mb" in response.json()["detail"]
+    assert client.get("/kbs/manuals/documents").json()["documents"] == []
