@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 
 MakeClient = Callable[..., TestClient]
 
@@ -115,25 +116,30 @@ def test_a_chunked_json_body_is_counted_as_it_arrives(make_client: MakeClient) -
     assert response.status_code == 413, response.text
 
 
-def test_a_chunked_upload_over_the_limit_is_refused(make_client: MakeClient) -> None:
-    client = make_client(max_upload_mb=0.01, max_files=2)
-    _create(client)
+def _post_chunked_file(client: TestClient, blocks: int, block: bytes) -> Response:
+    """POST one file of ``blocks`` × ``block`` bytes as a chunked multipart stream (no content-length)."""
     boundary = "kbboundary"
 
-    def pieces() -> object:
+    def pieces() -> Iterator[bytes]:
         yield (
             f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.txt"\r\n'
             "Content-Type: text/plain\r\n\r\n"
         ).encode()
-        for _ in range(200):
-            yield b"word " * 200
+        for _ in range(blocks):
+            yield block
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    response = client.post(
+    return client.post(
         "/kbs/manuals/documents",
         content=pieces(),
         headers={"content-type": f"multipart/form-data; boundary={boundary}"},
     )
+
+
+def test_a_chunked_upload_over_the_limit_is_refused(make_client: MakeClient) -> None:
+    client = make_client(max_upload_mb=0.01, max_files=2)
+    _create(client)
+    response = _post_chunked_file(client, 200, b"word " * 200)
     assert response.status_code == 413, response.text
     assert client.get("/kbs/manuals/documents").json()["documents"] == []
 
@@ -153,25 +159,10 @@ def test_api_docs_load_nothing_from_the_network(client: TestClient) -> None:
 
 
 def test_one_oversized_file_stops_the_parse_at_its_limit(make_client: MakeClient) -> None:
-    """A 2 MB file under a 10 KiB per-file limit fails in the parser, not at the 20-file body cap."""
+    """A 2 MB file under a 10 KiB per-file limit fails in the parser, not at the 400-file body cap."""
     client = make_client(max_upload_mb=0.01, max_files=400)  # the body cap is ~5 MiB, the file limit 10 KiB
     _create(client)
-    boundary = "kbboundary"
-
-    def pieces() -> object:
-        yield (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.txt"\r\n'
-            "Content-Type: text/plain\r\n\r\n"
-        ).encode()
-        for _ in range(2000):
-            yield b"x" * 1024
-        yield f"\r\n--{boundary}--\r\n".encode()
-
-    response = client.post(
-        "/kbs/manuals/documents",
-        content=pieces(),
-        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
-    )
+    response = _post_chunked_file(client, 2000, b"x" * 1024)
     assert response.status_code == 413, response.text
     assert "File exceeded the upload limit" in response.json()["detail"]
 
