@@ -9,9 +9,8 @@ manifest owns, so a crash or Ctrl-C at any moment converges on the next run.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from ingest.identity import chunk_id, content_hash, file_sha256
 from ingest.loaders import load_file
 from ingest.manifest import FileRecord, Manifest
 from ingest.protocols import ChunkIndex, IngestProgress
+from ingest.scan import Candidate, listed, scan
 from ingest.splitting import split_blocks
 from kbtypes.errors import IngestError
 from kbtypes.results import FileFailure, IngestReport
@@ -31,17 +31,9 @@ __all__ = ["Ingestor"]
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    path: Path
-    source: str
-    size: int
-    mtime_ns: int
-
-
 @dataclass
 class _Prepared:
-    candidate: _Candidate
+    candidate: Candidate
     sha256: str
     ids: list[str]
     texts: list[str]
@@ -118,9 +110,10 @@ class Ingestor:
             logger.warning("recovering interrupted ingest files=%d", len(interrupted))
 
         if files is None:
-            candidates = list(self._scan(root, base, report))
+            candidates = list(scan(root, base))
         else:
-            candidates = [self._candidate(Path(f).resolve(), base) for f in files]
+            candidates, vanished = listed(files, base)
+            report.failed.extend(vanished)
         records = self.manifest.records()
         if progress:
             progress.start(len(candidates))
@@ -144,7 +137,8 @@ class Ingestor:
                     if progress is not None and progress.cancelled():
                         # Every written file is committed; a rerun picks up the rest at a stat each.
                         report.stopped = True
-                        break
+                if report.stopped:
+                    break
             if not report.stopped:
                 self._write(batch, root_key, report, progress)
 
@@ -218,30 +212,10 @@ class Ingestor:
         self.index.save()
         return report
 
-    # -- scanning ---------------------------------------------------------------------------------
-
-    def _scan(self, root: Path, base: Path, report: IngestReport) -> Iterator[_Candidate]:
-        if root.is_file():
-            yield self._candidate(root, base)
-            return
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
-                if name.startswith("."):
-                    continue
-                yield self._candidate(Path(dirpath) / name, base)
-
-    @staticmethod
-    def _candidate(path: Path, base: Path) -> _Candidate:
-        stat = path.stat()
-        return _Candidate(
-            path=path, source=path.relative_to(base).as_posix(), size=stat.st_size, mtime_ns=stat.st_mtime_ns
-        )
-
     # -- per-file work ----------------------------------------------------------------------------
 
     def _prepare(
-        self, candidate: _Candidate, record: FileRecord | None, root_key: str, report: IngestReport
+        self, candidate: Candidate, record: FileRecord | None, root_key: str, report: IngestReport
     ) -> _Prepared | None:
         """Decide what a file needs; load and split it when it changed. None means nothing to write."""
         if (
@@ -297,7 +271,7 @@ class Ingestor:
             candidate, sha, ids, texts, hashes, metadatas, is_new=record is None or record.status != "indexed"
         )
 
-    def _chunk(self, candidate: _Candidate) -> list[Document]:
+    def _chunk(self, candidate: Candidate) -> list[Document]:
         blocks = load_file(candidate.path)
         chunks = split_blocks(blocks, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
         if not chunks:
@@ -311,7 +285,10 @@ class Ingestor:
     ) -> None:
         if not batch:
             return
-        vectors = self._vectors_for(batch, report)
+        vectors = self._vectors_for(batch, report, progress)
+        if vectors is None:  # stopped while embedding: nothing of this batch was written
+            report.stopped = True
+            return
         for item in batch:
             candidate = item.candidate
             previous = self.manifest.get(candidate.source)
@@ -356,14 +333,17 @@ class Ingestor:
         # Saved per batch, so keyword search finds what a killed run committed.
         self.index.save()
 
-    def _vectors_for(self, batch: list[_Prepared], report: IngestReport) -> Mapping[str, Sequence[float]]:
+    def _vectors_for(
+        self, batch: list[_Prepared], report: IngestReport, progress: IngestProgress | None
+    ) -> Mapping[str, Sequence[float]] | None:
+        """Vectors for the batch, or None when a stop was asked for while a large batch embedded."""
         text_by_hash: dict[str, str] = {}
         for item in batch:
             text_by_hash.update(zip(item.hashes, item.texts, strict=True))
-        embedded = self.index.embed(text_by_hash)
+        embedded = self.index.embed(text_by_hash, should_stop=progress.cancelled if progress else None)
         report.chunks_embedded += embedded.embedded
         report.embed_seconds += embedded.seconds
-        return embedded.vectors
+        return embedded.vectors if embedded.complete else None
 
     def _remove(self, record: FileRecord) -> None:
         retired = self.manifest.retire(record.source)
@@ -379,7 +359,7 @@ class Ingestor:
             self.manifest.remove(record.source)
 
 
-def _chunk_metadata(chunk: Document, candidate: _Candidate, index: int, text_hash: str) -> dict[str, Any]:
+def _chunk_metadata(chunk: Document, candidate: Candidate, index: int, text_hash: str) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "source": candidate.source,
         "suffix": candidate.path.suffix.lower().lstrip(".") or "none",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 __all__ = ["ChunkIndex", "EmbeddedVectors", "IngestProgress"]
@@ -23,12 +23,18 @@ class EmbeddedVectors(Protocol):
     def seconds(self) -> float:
         """Time spent embedding."""
 
+    @property
+    def complete(self) -> bool:
+        """False when a stop ended the batch before every text had its vector."""
+
 
 class ChunkIndex(Protocol):
     """Where chunks go: the vector store and the lexical index in step (``rag.index_writer.IndexWriter``)."""
 
-    def embed(self, text_by_hash: Mapping[str, str]) -> EmbeddedVectors:
-        """Vectors for these texts, reusing stored ones."""
+    def embed(
+        self, text_by_hash: Mapping[str, str], *, should_stop: Callable[[], bool] | None = None
+    ) -> EmbeddedVectors:
+        """Vectors for these texts, reusing stored ones; ``should_stop`` may end a long batch early."""
 
     def upsert(
         self,

@@ -116,8 +116,6 @@ class KnowledgeBase:
         if ingestor.hide_retired():
             # A removal whose rows were not all deleted before the last exit: finish the job.
             self._purge.schedule()
-        # A kill between a batch's commit and the lexical save: keyword search must find those chunks too.
-        index.restore_lexical(manifest.owned_ids())
 
     @property
     def directory(self) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,8 @@ __all__ = ["EmbeddedBatch", "IndexWriter"]
 
 logger = logging.getLogger(__name__)
 
+_EMBED_SLICE = 64  # texts embedded between two checks for a stop (about 5 s on 2 cores)
+
 
 @dataclass(frozen=True)
 class EmbeddedBatch:
@@ -31,6 +33,7 @@ class EmbeddedBatch:
     vectors: dict[str, list[float]]
     embedded: int
     seconds: float
+    complete: bool = True
 
 
 class IndexWriter:
@@ -52,17 +55,27 @@ class IndexWriter:
         """The BM25 index this writer fills."""
         return self._lexical
 
-    def embed(self, text_by_hash: Mapping[str, str]) -> EmbeddedBatch:
-        """One vector per distinct text: stored vectors are reused, only texts never seen are embedded."""
+    def embed(
+        self, text_by_hash: Mapping[str, str], *, should_stop: Callable[[], bool] | None = None
+    ) -> EmbeddedBatch:
+        """One vector per distinct text: stored vectors are reused, only texts never seen are embedded.
+
+        A large batch (one big file is one batch) is embedded in slices, and ``should_stop`` is asked
+        between them, so a server shutting down does not wait for thousands of chunks.
+        """
         vectors = self._store.vectors_by_content_hash(list(text_by_hash))
         missing = [h for h in text_by_hash if h not in vectors]
-        seconds = 0.0
-        if missing:
-            started = time.perf_counter()
-            embedded = self._embeddings.embed_documents([text_by_hash[h] for h in missing])
-            seconds = time.perf_counter() - started
-            vectors.update(zip(missing, embedded, strict=True))
-        return EmbeddedBatch(vectors=vectors, embedded=len(missing), seconds=seconds)
+        started = time.perf_counter()
+        done = 0
+        for start in range(0, len(missing), _EMBED_SLICE):
+            if start and should_stop is not None and should_stop():
+                return EmbeddedBatch(vectors, done, time.perf_counter() - started, complete=False)
+            part = missing[start : start + _EMBED_SLICE]
+            vectors.update(
+                zip(part, self._embeddings.embed_documents([text_by_hash[h] for h in part]), strict=True)
+            )
+            done += len(part)
+        return EmbeddedBatch(vectors=vectors, embedded=done, seconds=time.perf_counter() - started)
 
     def upsert(
         self,
@@ -123,8 +136,6 @@ class IndexWriter:
 
     def restore_lexical(self, owned: set[str]) -> int:
         """Give the lexical index the owned chunks it lacks (a kill before its save); deletes nothing.
-
-        Safe while another process ingests: it only adds chunks that a committed file owns.
 
         Returns:
             How many chunks were restored.

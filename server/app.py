@@ -162,8 +162,8 @@ def _body_limit(limits: ServerSettings, method: str, path: str, content_type: st
             if limits.max_job_mb < limits.max_files * limits.max_upload_mb:
                 return int(limits.max_job_mb * _MIB) + _MIB, "max_job_mb"
             return int(limits.max_files * limits.max_upload_mb * _MIB) + _MIB, "max_upload_mb"
-        # One text document as JSON: the document's own limit, plus its JSON framing.
-        return int(limits.max_upload_mb * _MIB) + 64 * 1024, "max_upload_mb"
+        # One text document as JSON: its own limit, twice over for \uXXXX escapes (the text is checked again).
+        return int(2 * limits.max_upload_mb * _MIB) + 64 * 1024, "max_upload_mb"
     return int(limits.max_json_mb * _MIB), "max_json_mb"
 
 

@@ -3,7 +3,7 @@
 Starlette's ``MultiPartParser`` caps form fields (``max_part_size``) but writes every file part to disk
 whatever its size, so a 1.5 GB file was on disk before kb could answer 413. This subclass counts each
 file part's bytes in ``on_part_data``, the parser's per-chunk callback, and fails the parse as soon as one
-passes the limit. It is the only code that extends Starlette's parser; the chunked-upload test in
+passes the limit. It is the only code that extends Starlette's parser (``on_part_begin`` resets the count); the tests in
 ``tests/integration/test_server_hostile.py`` fails if that callback changes.
 """
 
@@ -34,14 +34,17 @@ class LimitedMultiPartParser(MultiPartParser):
         """Parse ``stream``; any file part over ``max_file_bytes`` raises ``MultiPartException``."""
         super().__init__(headers, stream, max_files=max_files, max_fields=max_fields)
         self._max_file_bytes = max_file_bytes
-        self._file_bytes: dict[int, int] = {}
+        self._part_bytes = 0
+
+    def on_part_begin(self) -> None:
+        """A new part starts: its count starts at zero."""
+        super().on_part_begin()
+        self._part_bytes = 0
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         """Count a file part's bytes before handing them to Starlette."""
-        part = self._current_part
-        if part.file is not None:
-            seen = self._file_bytes.get(id(part), 0) + (end - start)
-            if seen > self._max_file_bytes:
+        if self._current_part.file is not None:
+            self._part_bytes += end - start
+            if self._part_bytes > self._max_file_bytes:
                 raise MultiPartException(f"{FILE_TOO_LARGE} of {self._max_file_bytes} bytes")
-            self._file_bytes[id(part)] = seen
         super().on_part_data(data, start, end)

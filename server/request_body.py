@@ -104,7 +104,10 @@ class BodyLimit:
             return
         headers = dict(scope.get("headers") or [])
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
-        found = self._limit_for(scope["method"], scope["path"], content_type)
+        # Routes are matched without the deployment prefix (uvicorn --root-path).
+        path, root = scope["path"], scope.get("root_path", "")
+        route_path = path[len(root) :] if root and path.startswith(root) else path
+        found = self._limit_for(scope["method"], route_path, content_type)
         if found is None:
             await self._app(scope, receive, send)
             return

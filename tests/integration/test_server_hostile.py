@@ -188,3 +188,14 @@ def test_one_upload_job_is_capped_in_total(make_client: MakeClient) -> None:
     assert response.status_code == 413, response.text
     assert "max_job_mb" in response.json()["detail"]
     assert client.get("/kbs/manuals/documents").json()["documents"] == []
+
+
+def test_several_files_each_under_the_limit_are_accepted(make_client: MakeClient) -> None:
+    """Regression: the per-file count must start again at every part (three files of 60% of the limit)."""
+    client = make_client(max_upload_mb=0.1, max_files=5)
+    _create(client)
+    block = b"plain words for the index. " * (int(0.06 * (1 << 20)) // 27)
+    files = [("files", (f"part-{n}.txt", block + str(n).encode(), "text/plain")) for n in range(3)]
+    response = client.post("/kbs/manuals/documents", files=files, params={"wait": "true"})
+    assert response.status_code == 200, response.text
+    assert sorted(response.json()["result"]["added"]) == ["part-0.txt", "part-1.txt", "part-2.txt"]

@@ -289,3 +289,48 @@ def test_indexed_file_that_turns_unreadable_leaves_the_index(
     assert not old & ingestor.index.store.all_ids()  # type: ignore[attr-defined]
     assert not old & ingestor.index.lexical.ids()
     _consistent(ingestor)
+
+
+class _StopAfterFirstSlice:
+    """A progress receiver that asks to stop as soon as anything was embedded (a server shutting down)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def start(self, files: int) -> None:
+        pass
+
+    def file_done(self, source: str, chunks: int) -> None:
+        pass
+
+    def cancelled(self) -> bool:
+        self.asked += 1
+        return True
+
+
+def test_a_stop_during_a_large_batch_writes_nothing_of_it(
+    tmp_path: Path, counting: CountingEmbeddings
+) -> None:
+    docs = tmp_path / "docs"
+    # One file of ~80 chunks of 200 characters: one batch, embedded in slices of 64 with a stop check between.
+    _write(docs / "long.md", "\n\n".join(f"Paragraph {n} tells about item {n * 13}." for n in range(400)))
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    stopper = _StopAfterFirstSlice()
+    report = ingestor.ingest(docs, progress=stopper)  # type: ignore[arg-type]
+    assert report.stopped
+    assert stopper.asked >= 1
+    assert report.added == []
+    assert ingestor.manifest.get("long.md") is None
+    assert _consistent(ingestor) == set()
+    again = ingestor.ingest(docs)
+    assert again.added == ["long.md"]
+    assert not again.stopped
+
+
+def test_a_named_file_that_vanished_fails_alone(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    report = ingestor.ingest(docs, files=[docs / "alpha.md", docs / "gone.md"])
+    assert report.added == ["alpha.md"]
+    assert [(f.source, "gone" in f.reason) for f in report.failed] == [("gone.md", True)]
