@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -199,3 +200,38 @@ def test_several_files_each_under_the_limit_are_accepted(make_client: MakeClient
     response = client.post("/kbs/manuals/documents", files=files, params={"wait": "true"})
     assert response.status_code == 200, response.text
     assert sorted(response.json()["result"]["added"]) == ["part-0.txt", "part-1.txt", "part-2.txt"]
+
+
+def _json_operations(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every operation of the OpenAPI schema that takes a JSON body, with that body's properties."""
+    schema = client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    found = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is None:
+                continue
+            ref = body["schema"].get("$ref", "")
+            properties = components[ref.rsplit("/", 1)[-1]].get("properties", {}) if ref else {}
+            found.append((method, path.replace("{kb}", "manuals"), properties))
+    return found
+
+
+def test_every_json_operation_refuses_unencodable_values_with_a_4xx(client: TestClient) -> None:
+    """The schemathesis run draws only valid JSON; these are the values it cannot produce (NaN, surrogates)."""
+    _create(client)
+    operations = _json_operations(client)
+    assert len(operations) >= 6
+    for method, path, properties in operations:
+        for name, spec in properties.items():
+            kinds = {spec.get("type")} | {item.get("type") for item in spec.get("anyOf", [])}
+            values = (["NaN", "1e400"] if kinds & {"number", "integer"} else []) + (
+                ['"\\ud800"'] if "string" in kinds else []
+            )
+            for value in values:
+                raw = f'{{"{name}": {value}}}'.encode()
+                response = client.request(
+                    method, path, content=raw, headers={"content-type": "application/json"}
+                )
+                assert 400 <= response.status_code < 500, (method, path, raw, response.text)
