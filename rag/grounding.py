@@ -8,6 +8,7 @@ numbers, versions and quoted names in an answer that appear in neither the passa
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -15,6 +16,7 @@ from pathlib import PurePosixPath
 
 from rag.citations import is_looping
 from rag.language import content_terms, detect_language
+from rag.prompt import STRICT_INSTRUCTION, SYSTEM_PROMPT
 
 __all__ = ["content_left", "degeneracy", "unsupported_claims"]
 
@@ -36,6 +38,7 @@ _QUOTED = re.compile(r"“([^”]{2,60})”|「([^」]{2,60})」|《([^》]{2,60
 _DIGITS_AT_EDGE = r"(?<![A-Za-z0-9.]){}(?![\d])"
 _REPEATED_LINE_COUNT = 3
 _NUMERIC_CLAIM = re.compile(r"v?\d[\d.,]*")
+_ECHO_WINDOW = 20  # characters of an instruction that a real answer never repeats by chance
 
 
 def _normal(text: str) -> str:
@@ -72,6 +75,25 @@ def _echoes_question(answer: str, question: str) -> bool:
     return len(new) <= 1 and len(said & asked) >= 0.6 * len(said)
 
 
+def _copies_instructions(normalised_answer: str, normalised_sources: str) -> bool:
+    """The reply copies a run of kb's own instructions (the system prompt or the stricter retry's wording).
+
+    A run the shown sources also hold does not count: kb's own guide may quote its prompt.
+    """
+    return any(
+        window in normalised_answer and window not in normalised_sources for window in _instruction_windows()
+    )
+
+
+@functools.cache
+def _instruction_windows() -> frozenset[str]:
+    texts = [SYSTEM_PROMPT, *STRICT_INSTRUCTION.values()]
+    windows: set[str] = set()
+    for text in map(_normal, texts):
+        windows.update(text[i : i + _ECHO_WINDOW] for i in range(0, max(1, len(text) - _ECHO_WINDOW), 3))
+    return frozenset(windows)
+
+
 def degeneracy(
     answer: str, passages: Sequence[str], source_names: Sequence[str] = (), question: str = ""
 ) -> str | None:
@@ -99,6 +121,8 @@ def degeneracy(
         return "question"
     shown = "\n".join(passages)
     if any(echo in lowered and echo not in _normal(shown) for echo in _PROMPT_ECHOES):
+        return "echo"
+    if _copies_instructions(lowered, _normal(shown)):
         return "echo"
     if shown and detect_language(answer) == detect_language(shown):
         stripped = _MARKER.sub(" ", answer)

@@ -97,3 +97,19 @@ def test_a_reply_that_restates_the_question_is_degenerate(answer: str, question:
 def test_a_short_answer_with_a_figure_is_not_an_echo() -> None:
     assert degeneracy("INT4 需要 6GB [1]", PASSAGES, NAMES, "INT4 需要多少显存？") is None
     assert degeneracy("输入 clear 即可 [1]", ["输入 clear 清空对话历史"], NAMES, "怎么清空对话历史？") is None
+
+
+def test_a_reply_that_copies_the_stricter_instruction_is_an_echo() -> None:
+    """Seen on the held-out bench: the retry restated its own instruction, half in English."""
+    from rag.prompt import STRICT_INSTRUCTION
+
+    reply = "Only use" + STRICT_INSTRUCTION["zh"][2:]
+    assert degeneracy(reply, ["kb 不会删除源文件。"], [], "kb 会删除源文件吗？") == "echo"
+
+
+def test_instruction_wording_found_in_the_sources_is_not_an_echo() -> None:
+    from rag.prompt import SYSTEM_PROMPT
+
+    passage = f"kb's system prompt reads: {SYSTEM_PROMPT}"
+    answer = "The prompt says: " + SYSTEM_PROMPT[:60] + " [1]"
+    assert degeneracy(answer, [passage], [], "What does kb's system prompt say?") is None
