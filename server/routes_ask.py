@@ -13,7 +13,7 @@ from kb import Answer, AnswerEvent, KBError, KnowledgeBase, TokenEvent
 from server.deps import CallerDep, KnowledgeBaseDep, ServicesDep, SettingsDep
 from server.generation import Ticket
 from server.request_body import check_conversation
-from server.schemas import AskRequest, AskResponse, ErrorBody
+from server.schemas import AskRequest, AskResponse, ErrorBody, answering_responses
 from server.sessions import SessionStore
 from server.streaming import EventStream, answer_events, answer_unless_disconnected, sse
 
@@ -37,11 +37,7 @@ _SSE_DOC = (
     responses={
         200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}, "description": _SSE_DOC},
         404: {"model": ErrorBody, "description": "No knowledge base of that name."},
-        429: {
-            "model": ErrorBody,
-            "description": "Too many questions waiting for the model; see Retry-After.",
-        },
-        503: {"model": ErrorBody, "description": "The chat model cannot be loaded or reached."},
+        **answering_responses(ErrorBody),
     },
 )
 async def ask(

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from kb import AnswerEvent
 from server.deps import ServicesDep, SettingsDep
 from server.request_body import RequestBody, check_conversation
-from server.schemas import ErrorBody
+from server.schemas import ErrorBody, answering_responses
 from server.streaming import answer_unless_disconnected
 
 __all__ = ["DEFAULT_KB", "ChatGLMRequest", "ChatGLMResponse", "router"]
@@ -50,11 +50,7 @@ class ChatGLMResponse(BaseModel):
     "/",
     responses={
         404: {"model": ErrorBody, "description": "The default knowledge base does not exist."},
-        429: {
-            "model": ErrorBody,
-            "description": "Too many questions waiting for the model; see Retry-After.",
-        },
-        503: {"model": ErrorBody, "description": "The chat model cannot be loaded or reached."},
+        **answering_responses(ErrorBody),
     },
 )
 async def chatglm_chat(

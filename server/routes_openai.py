@@ -28,6 +28,7 @@ from server.openai_schemas import (
     Usage,
 )
 from server.request_body import check_conversation
+from server.schemas import answering_responses
 from server.streaming import EventStream, answer_events, answer_unless_disconnected, sse
 
 __all__ = ["router"]
@@ -55,11 +56,7 @@ def list_models(services: ServicesDep) -> ModelList:
         },
         400: {"model": OpenAIErrorBody, "description": "The last message is not a user question."},
         404: {"model": OpenAIErrorBody, "description": "No knowledge base for that model."},
-        429: {
-            "model": OpenAIErrorBody,
-            "description": "Too many questions waiting for the model; see Retry-After.",
-        },
-        503: {"model": OpenAIErrorBody, "description": "The chat model cannot be loaded or reached."},
+        **answering_responses(OpenAIErrorBody),
     },
 )
 async def chat_completions(

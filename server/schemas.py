@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
@@ -225,3 +225,12 @@ class AskResponse(Answer):
     """An answer with the passages it cites."""
 
     session_id: str | None = Field(default=None, description="The session the turn was stored in, if any.")
+
+
+def answering_responses(body: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI error entries every answering route shares, with ``body`` as the error's shape."""
+    return {
+        413: {"model": body, "description": "The question or history is over a server limit (named)."},
+        429: {"model": body, "description": "Too many questions waiting for the model; see Retry-After."},
+        503: {"model": body, "description": "The chat model cannot be loaded or reached."},
+    }
