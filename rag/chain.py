@@ -255,10 +255,17 @@ class QAChain(Runnable[QAInput, Answer]):
         ]
         timings.setdefault("first_token_s", time.perf_counter() - started)
         timings["total_s"] = time.perf_counter() - started
-        total, tokens = timings["total_s"], (usage["prompt_tokens"], usage["completion_tokens"])
         logger.info(
-            "answered sources=%d cited=%s mode=%s degenerate=%s unsupported=%d tokens=%s total_s=%.2f",
-            *(len(sources), cited, mode, degenerate, len(verdict.unsupported), tokens, total),
+            "answered sources=%d cited=%s mode=%s degenerate=%s unsupported=%d prompt_tokens=%d "
+            "completion_tokens=%d total_s=%.2f",
+            len(sources),
+            cited,
+            mode,
+            degenerate,
+            len(verdict.unsupported),
+            usage["prompt_tokens"],
+            usage["completion_tokens"],
+            timings["total_s"],
         )
         yield Answer(
             answer=answer,

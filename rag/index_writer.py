@@ -125,27 +125,17 @@ class IndexWriter:
         lexical_orphans = lexical_ids - owned
         if lexical_orphans:
             self._lexical.delete(lexical_orphans)
-        restored = self.restore_lexical(owned)
+        missing = sorted(owned - lexical_ids)
+        if missing:  # owned chunks a kill before the lexical save lost: their texts are in the vector store
+            found = self._store.texts(missing)
+            self._lexical.upsert(list(found), [t for t, _ in found.values()], [m for _, m in found.values()])
         logger.info(
             "sweep orphans=%d lexical_orphans=%d lexical_restored=%d",
             len(orphans),
             len(lexical_orphans),
-            restored,
+            len(missing),
         )
         return len(orphans)
-
-    def restore_lexical(self, owned: set[str]) -> int:
-        """Give the lexical index the owned chunks it lacks (a kill before its save); deletes nothing.
-
-        Returns:
-            How many chunks were restored.
-        """
-        missing = sorted(owned - self._lexical.ids())
-        if missing:
-            found = self._store.texts(missing)
-            self._lexical.upsert(list(found), [t for t, _ in found.values()], [m for _, m in found.values()])
-            self._lexical.save()
-        return len(missing)
 
     def save(self) -> None:
         """Persist the lexical index (the vector store persists each write itself)."""
