@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["E5MatrixEngine"]
 
 _METASPACE = "▁"
-_TOKENS_PER_BATCH = 8192
+_TOKENS_PER_BATCH = 4096
 """Padded tokens in one forward pass: big enough to keep the matrix kernels busy, small enough to stay cache-friendly."""
 
 
