@@ -65,7 +65,7 @@ class TimedEmbeddings(E5Embeddings):
         finally:
             self.seconds += time.perf_counter() - started
             self.texts += len(texts)
-            self.token_counts.extend(self.passage_tokens([t]) for t in texts)
+            self.token_counts.extend(self.count_tokens([t]) for t in texts)
 
 
 def matmul_peak_gflops() -> float:

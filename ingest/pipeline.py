@@ -117,7 +117,7 @@ class Ingestor:
             report.failed.extend(vanished)
         records = self.manifest.records()
         if progress:
-            progress.start(len(candidates))
+            progress.start(len(candidates), sum(candidate.size for candidate in candidates))
 
         seen: set[str] = set()
         batch: list[_Prepared] = []
@@ -129,7 +129,7 @@ class Ingestor:
                 prepared = self._prepare(read, root_key, report)
                 if prepared is None:
                     if progress:
-                        progress.file_done(read.candidate.source, 0)
+                        progress.file_done(read.candidate.source, 0, read.candidate.size)
                     continue
                 batch.append(prepared)
                 batch_chunks += len(prepared.ids)
@@ -309,6 +309,7 @@ class Ingestor:
                 chunk_ids=item.ids,
             )
             report.chunks_written += len(fresh)
+            report.text_bytes += sum(len(text.encode("utf-8")) for text in item.texts)
             report.chunks_deleted += len(stale)
             (report.added if item.is_new else report.updated).append(candidate.source)
             logger.info(
@@ -319,7 +320,7 @@ class Ingestor:
                 len(stale),
             )
             if progress:
-                progress.file_done(candidate.source, len(item.ids))
+                progress.file_done(candidate.source, len(item.ids), candidate.size)
         # Saved per batch, so keyword search finds what a killed run committed.
         self.index.save()
 
@@ -333,6 +334,7 @@ class Ingestor:
         embedded = self.index.embed(text_by_hash, should_stop=progress.cancelled if progress else None)
         report.chunks_embedded += embedded.embedded
         report.embed_seconds += embedded.seconds
+        report.embed_tokens += embedded.tokens
         return embedded.vectors if embedded.complete else None
 
     def _remove(self, record: FileRecord) -> None:

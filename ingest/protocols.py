@@ -24,6 +24,10 @@ class EmbeddedVectors(Protocol):
         """Time spent embedding."""
 
     @property
+    def tokens(self) -> int:
+        """Tokens the embedder read (0 when it cannot count them)."""
+
+    @property
     def complete(self) -> bool:
         """False when a stop ended the batch before every text had its vector."""
 
@@ -67,11 +71,11 @@ class ChunkIndex(Protocol):
 class IngestProgress(Protocol):
     """Receives progress so a front end can draw a bar; the library itself never prints."""
 
-    def start(self, files: int) -> None:
-        """Ingest is about to look at this many files."""
+    def start(self, files: int, total_bytes: int) -> None:
+        """Ingest is about to look at this many files, of this many bytes on disk."""
 
-    def file_done(self, source: str, chunks: int) -> None:
-        """One file finished (indexed, unchanged, or failed)."""
+    def file_done(self, source: str, chunks: int, size: int) -> None:
+        """One file of ``size`` bytes finished (indexed, unchanged, or failed)."""
 
     def cancelled(self) -> bool:
         """Whether to stop after the batch being written (a server shutting down); the rest waits for a rerun."""

@@ -67,3 +67,7 @@ class IngestReport:
     stopped: bool = False
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    embed_tokens: int = 0
+    """Tokens the embedder read (0 when the model cannot count them)."""
+    text_bytes: int = 0
+    """UTF-8 bytes of chunk text from the files indexed in this run."""

@@ -46,6 +46,10 @@ class IdentifiedEmbeddings(Embeddings):
     def model_id(self) -> str:
         """A stable name for the model and its query/passage recipe."""
 
+    def count_tokens(self, texts: Sequence[str]) -> int | None:
+        """Tokens the model reads for these passages, for throughput figures; None when it cannot tell."""
+        return None
+
     @property
     def dimension(self) -> int:
         """Length of each vector; probed once when the model does not declare it."""
@@ -132,8 +136,8 @@ class E5Embeddings(IdentifiedEmbeddings):
             vector = self._model.query([self._fit(text, is_query=True)])
         return _rows(vector)[0]
 
-    def passage_tokens(self, texts: Sequence[str]) -> int:
-        """Tokens the passage engine feeds for these texts (window cut applied): for throughput figures."""
+    def count_tokens(self, texts: Sequence[str]) -> int:
+        """Tokens the passage engine reads for these texts, the window cut applied."""
         if self._engine == "matrix":
             return sum(
                 len(ids) for ids in self._matrix_engine().tokenizer.encode([f"passage: {t}" for t in texts])

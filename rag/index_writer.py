@@ -16,6 +16,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
+from rag.embeddings import IdentifiedEmbeddings
 from rag.lexical import LexicalIndex
 from rag.store import ChromaChunkStore
 
@@ -33,6 +34,7 @@ class EmbeddedBatch:
     vectors: dict[str, list[float]]
     embedded: int
     seconds: float
+    tokens: int = 0
     complete: bool = True
 
 
@@ -65,17 +67,19 @@ class IndexWriter:
         """
         vectors = self._store.vectors_by_content_hash(list(text_by_hash))
         missing = [h for h in text_by_hash if h not in vectors]
-        started = time.perf_counter()
-        done = 0
+        seconds, done, tokens = 0.0, 0, 0
         for start in range(0, len(missing), _EMBED_SLICE):
             if start and should_stop is not None and should_stop():
-                return EmbeddedBatch(vectors, done, time.perf_counter() - started, complete=False)
-            part = missing[start : start + _EMBED_SLICE]
-            vectors.update(
-                zip(part, self._embeddings.embed_documents([text_by_hash[h] for h in part]), strict=True)
-            )
-            done += len(part)
-        return EmbeddedBatch(vectors=vectors, embedded=done, seconds=time.perf_counter() - started)
+                return EmbeddedBatch(vectors, done, seconds, tokens, complete=False)
+            texts = [text_by_hash[h] for h in missing[start : start + _EMBED_SLICE]]
+            started = time.perf_counter()
+            rows = self._embeddings.embed_documents(texts)
+            seconds += time.perf_counter() - started
+            vectors.update(zip(missing[start : start + _EMBED_SLICE], rows, strict=True))
+            done += len(texts)
+            if isinstance(self._embeddings, IdentifiedEmbeddings):
+                tokens += self._embeddings.count_tokens(texts) or 0
+        return EmbeddedBatch(vectors=vectors, embedded=done, seconds=seconds, tokens=tokens)
 
     def upsert(
         self,

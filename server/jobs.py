@@ -53,6 +53,8 @@ class _Job:
         self.status: JobStatus = "queued"
         self.files_total = len(files)
         self.files_done = 0
+        self.bytes_total = 0
+        self.bytes_done = 0
         self.chunks = 0
         self.error = ""
         self.result: IngestSummary | None = None
@@ -67,13 +69,15 @@ class _Job:
             self._store.save(self.snapshot())
 
     # IngestProgress protocol: called from the ingest thread.
-    def start(self, files: int) -> None:
+    def start(self, files: int, total_bytes: int) -> None:
         with self.lock:
             self.files_total = files
+            self.bytes_total = total_bytes
 
-    def file_done(self, source: str, chunks: int) -> None:
+    def file_done(self, source: str, chunks: int, size: int) -> None:
         with self.lock:
             self.files_done += 1
+            self.bytes_done += size
             self.chunks += chunks
         self.persist()
 
@@ -89,6 +93,8 @@ class _Job:
                 files=list(self.files),
                 files_total=self.files_total,
                 files_done=self.files_done,
+                bytes_total=self.bytes_total,
+                bytes_done=self.bytes_done,
                 chunks=self.chunks,
                 error=self.error,
                 result=self.result,

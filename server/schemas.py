@@ -120,6 +120,8 @@ class IngestJob(BaseModel):
     files: list[str] = Field(description="Stored file names, as they appear as document sources.")
     files_total: int = Field(default=0, description="Files the ingest looks at (known once it starts).")
     files_done: int = 0
+    bytes_total: int = Field(default=0, description="Bytes on disk of the files the ingest looks at.")
+    bytes_done: int = Field(default=0, description="Bytes of the files finished so far (for a progress bar).")
     chunks: int = Field(default=0, description="Chunks written so far.")
     error: str = Field(default="", description="Why the job failed (status=failed).")
     result: IngestSummary | None = Field(default=None, description="Outcome, once status=done.")

@@ -20,24 +20,39 @@ __all__ = ["ingest"]
 
 
 class _Bar:
-    """tqdm progress over files; silent when stderr is not a terminal."""
+    """tqdm progress over the bytes of the files (so its rate and ETA are real), files and chunks beside it.
+
+    Silent when stderr is not a terminal.
+    """
 
     def __init__(self) -> None:
         self._bar: tqdm[None] | None = None
+        self._files = 0
+        self._total_files = 0
         self._chunks = 0
 
-    def start(self, files: int) -> None:
+    def start(self, files: int, total_bytes: int) -> None:
         from tqdm import tqdm
 
+        self._total_files = files
         self._bar = tqdm(
-            total=files, unit="file", desc="ingest", disable=not sys.stderr.isatty(), leave=False
+            total=total_bytes,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc="ingest",
+            disable=not sys.stderr.isatty(),
+            leave=False,
         )
 
-    def file_done(self, source: str, chunks: int) -> None:
+    def file_done(self, source: str, chunks: int, size: int) -> None:
+        self._files += 1
         self._chunks += chunks
         if self._bar is not None:
-            self._bar.set_postfix(chunks=self._chunks, refresh=False)
-            self._bar.update(1)
+            self._bar.set_postfix_str(
+                f"{self._files}/{self._total_files} files, {self._chunks} chunks", refresh=False
+            )
+            self._bar.update(size)
 
     def cancelled(self) -> bool:
         return False  # Ctrl-C interrupts the run itself; the manifest keeps it consistent
@@ -63,7 +78,8 @@ def ingest(
         totals: dict[str, list[object]] = {
             k: [] for k in ("added", "updated", "unchanged", "removed", "failed")
         }
-        chunks = embedded = 0
+        chunks = embedded = tokens = text_bytes = 0
+        embed_seconds = 0.0
         started = time.perf_counter()
         for path in paths:
             bar = _Bar()
@@ -76,6 +92,9 @@ def ingest(
             totals["failed"].extend({"source": f.source, "reason": f.reason} for f in report.failed)
             chunks += report.chunks_written
             embedded += report.chunks_embedded
+            tokens += report.embed_tokens
+            text_bytes += report.text_bytes
+            embed_seconds += report.embed_seconds
         seconds = time.perf_counter() - started
     except KBError as e:
         raise context.fail(e) from e
@@ -94,6 +113,11 @@ def ingest(
                     "chunks": chunks,
                     "embedded": embedded,
                     "seconds": round(seconds, 2),
+                    "text_kb": round(text_bytes / 1024, 1),
+                    "text_kb_per_s": round(text_bytes / 1024 / seconds, 2) if seconds else 0.0,
+                    "embed_seconds": round(embed_seconds, 2),
+                    "embedder_tokens": tokens,
+                    "embedder_tokens_per_s": round(tokens / embed_seconds) if embed_seconds else 0,
                 }
             )
         )
@@ -101,7 +125,8 @@ def ingest(
         context.console.print(
             f"added {summary['added']}, updated {summary['updated']}, unchanged {summary['unchanged']}, "
             f"removed {summary['removed']}, failed {summary['failed']}; "
-            f"{chunks} chunks written ({embedded} embedded) in {seconds:.1f}s",
+            f"{chunks} chunks written ({embedded} embedded) in {seconds:.1f}s"
+            + (f", {text_bytes / 1024 / seconds:.1f} KB of text/s" if text_bytes and seconds else ""),
             highlight=False,
         )
         for failure in totals["failed"]:

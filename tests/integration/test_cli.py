@@ -34,6 +34,10 @@ def zh_home(tmp_path_factory: pytest.TempPathFactory, corpora: Path) -> Path:
     summary = json.loads(out)
     assert summary["added"] == 3
     assert summary["failed"] == 0
+    assert summary["embedder_tokens"] > summary["embedded"] > 0
+    assert summary["embedder_tokens_per_s"] > 0
+    assert 0 < summary["text_kb"] <= sum((docs / name).stat().st_size for name in ZH_FILES) / 1024
+    assert summary["text_kb_per_s"] > 0
     return root
 
 

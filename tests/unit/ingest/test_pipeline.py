@@ -297,10 +297,10 @@ class _StopAfterFirstSlice:
     def __init__(self) -> None:
         self.asked = 0
 
-    def start(self, files: int) -> None:
+    def start(self, files: int, total_bytes: int) -> None:
         pass
 
-    def file_done(self, source: str, chunks: int) -> None:
+    def file_done(self, source: str, chunks: int, size: int) -> None:
         pass
 
     def cancelled(self) -> bool:
@@ -334,3 +334,32 @@ def test_a_named_file_that_vanished_fails_alone(
     report = ingestor.ingest(docs, files=[docs / "alpha.md", docs / "gone.md"])
     assert report.added == ["alpha.md"]
     assert [(f.source, "gone" in f.reason) for f in report.failed] == [("gone.md", True)]
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.total = (0, 0)
+        self.done: list[tuple[str, int, int]] = []
+
+    def start(self, files: int, total_bytes: int) -> None:
+        self.total = (files, total_bytes)
+
+    def file_done(self, source: str, chunks: int, size: int) -> None:
+        self.done.append((source, chunks, size))
+
+    def cancelled(self) -> bool:
+        return False
+
+
+def test_progress_counts_bytes_so_a_bar_can_show_rate_and_eta(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
+    ingestor = _ingestor(tmp_path / "kb", counting)
+    recorder = _Recorder()
+    report = ingestor.ingest(docs, progress=recorder)
+    sizes = {p.relative_to(docs).as_posix(): p.stat().st_size for p in docs.rglob("*") if p.is_file()}
+    assert recorder.total == (len(sizes), sum(sizes.values()))
+    assert sorted((source, size) for source, _, size in recorder.done) == sorted(sizes.items())
+    assert sum(chunks for _, chunks, _ in recorder.done) == report.chunks_written
+    assert report.text_bytes > 0
+    assert report.embed_tokens >= 2 * report.chunks_embedded > 0  # <s>, </s> and the text
