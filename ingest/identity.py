@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 __all__ = ["chunk_id", "content_hash", "file_sha256"]
@@ -25,9 +28,19 @@ def chunk_id(source: str, text_hash: str, occurrence: int) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    """Content hash of a file, read in blocks so large files stay out of memory."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    """Content hash of a file, read in blocks so large files stay out of memory.
+
+    Opened without blocking and checked to be a regular file before a byte is read: a file swapped for a
+    named pipe after the scan cannot hang the run.
+
+    Raises:
+        OSError: the file cannot be opened, or it is not a regular file.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        digest = hashlib.sha256()
         while block := handle.read(_HASH_BLOCK):
             digest.update(block)
     return digest.hexdigest()

@@ -40,7 +40,7 @@ SUPPORTED_SUFFIXES: frozenset[str] = (
 )
 
 
-def load_file(path: Path) -> list[Document]:
+def load_file(path: Path, *, max_chars: int | None = None) -> list[Document]:
     """Return the text blocks of one file in reading order.
 
     Each block is a ``Document`` whose metadata has ``"page"`` (1-based) for paged formats
@@ -49,6 +49,8 @@ def load_file(path: Path) -> list[Document]:
 
     Args:
         path: The file to read.
+        max_chars: refuse a file with more text than this; a plain-text file is refused before it is
+            read when its size alone says so (a 2 GB sparse file is never read).
 
     Returns:
         The non-empty blocks of the file; never an empty list.
@@ -66,6 +68,9 @@ def load_file(path: Path) -> list[Document]:
         raise UnsupportedFileType(f"unsupported file type '{suffix}': not a document format kb reads")
     if not path.is_file():
         raise IngestError(f"not a readable file: {path}")
+    plain = suffix in _PLAIN_TEXT_SUFFIXES or suffix in _DELIMITED_SUFFIXES
+    if max_chars is not None and plain and path.stat().st_size > 4 * max_chars:
+        raise IngestError(_too_long(path.stat().st_size, "bytes", max_chars))
     started = time.perf_counter()
     try:
         blocks = _read(path, suffix)
@@ -78,6 +83,9 @@ def load_file(path: Path) -> list[Document]:
     ]
     if not blocks:
         raise IngestError("file contains no text")
+    chars = sum(len(block.page_content) for block in blocks)
+    if max_chars is not None and chars > max_chars:
+        raise IngestError(_too_long(chars, "characters of text", max_chars))
     logger.debug(
         "loaded path=%s blocks=%d chars=%d seconds=%.3f",
         path,
@@ -86,6 +94,13 @@ def load_file(path: Path) -> list[Document]:
         time.perf_counter() - started,
     )
     return blocks
+
+
+def _too_long(size: int, unit: str, max_chars: int) -> str:
+    return (
+        f"file holds {size:,} {unit}, over the limit of {max_chars:,} characters per file "
+        "(KB_INGEST__MAX_CHARS_PER_FILE)"
+    )
 
 
 def _read(path: Path, suffix: str) -> list[Document]:

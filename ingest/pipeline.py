@@ -17,8 +17,8 @@ from typing import Any
 
 from langchain_core.documents import Document
 
+from ingest.contained import ContainedParser, ParseLimits
 from ingest.identity import chunk_id, content_hash
-from ingest.loaders import load_file
 from ingest.manifest import FileRecord, Manifest
 from ingest.protocols import ChunkIndex, IngestProgress
 from ingest.reading import FileRead, ReadKind, read_ahead
@@ -30,6 +30,8 @@ from kbtypes.results import FileFailure, IngestReport
 __all__ = ["Ingestor"]
 
 logger = logging.getLogger(__name__)
+
+_LARGE_FILE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -54,6 +56,8 @@ class Ingestor:
         chunk_size: int,
         chunk_overlap: int,
         batch_size: int = 32,
+        limits: ParseLimits | None = None,
+        follow_outside_links: bool = False,
     ) -> None:
         """Wire the ingestor.
 
@@ -63,12 +67,16 @@ class Ingestor:
             chunk_size: maximum chunk length in characters.
             chunk_overlap: characters shared by neighbouring chunks.
             batch_size: chunks embedded and written per step; a step is also the unit of crash recovery.
+            limits: what parsing one file may cost (time, memory, text); each file is parsed in a worker.
+            follow_outside_links: index files that symbolic links lead to outside the ingested folder.
         """
         self.manifest = manifest
         self.index = index
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.batch_size = batch_size
+        self.limits = limits or ParseLimits()
+        self.follow_outside_links = follow_outside_links
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -110,11 +118,19 @@ class Ingestor:
         if needs_sweep:
             logger.warning("recovering interrupted ingest files=%d", len(interrupted))
 
-        if files is None:
-            candidates = list(scan(root, base))
-        else:
-            candidates, vanished = listed(files, base)
-            report.failed.extend(vanished)
+        found = (
+            list(scan(root, base, follow_outside_links=self.follow_outside_links))
+            if files is None
+            else listed(files, base)
+        )
+        # Big files go last, so one huge file cannot hold back the rest of the folder.
+        candidates = sorted(
+            (item for item in found if isinstance(item, Candidate)), key=lambda c: c.size > _LARGE_FILE_BYTES
+        )
+        refused = [item for item in found if isinstance(item, FileFailure)]
+        report.failed.extend(refused)
+        for failure in refused:
+            logger.warning("skipped source=%s reason=%s", failure.source, failure.reason)
         records = self.manifest.records()
         if progress:
             progress.start(len(candidates), sum(candidate.size for candidate in candidates))
@@ -122,7 +138,8 @@ class Ingestor:
         seen: set[str] = set()
         batch: list[_Prepared] = []
         batch_chunks = 0
-        reads = read_ahead(candidates, records, self._chunk)
+        parser = ContainedParser(self.limits)
+        reads = read_ahead(candidates, records, lambda candidate: self._chunk(candidate, parser))
         try:
             for read in reads:
                 seen.add(read.candidate.source)
@@ -153,6 +170,7 @@ class Ingestor:
                 self._sweep(report)
         finally:
             reads.close()  # a stop or an error: the file being read ahead is finished, the rest dropped
+            parser.close()
             self.index.save()
         report.chunks_deleted += self.purge()
         report.seconds = time.perf_counter() - started
@@ -248,21 +266,27 @@ class Ingestor:
                 )
                 report.failed.append(FileFailure(candidate.source, read.reason))
                 return None
-        texts = [chunk.page_content for chunk in read.chunks]
-        hashes = [content_hash(text) for text in texts]
-        occurrences: dict[str, int] = {}
+        hashes_seen: set[str] = set()
+        # A text repeated within a file (a running header, a 100,000-page PDF of one form) is stored once:
+        # its copies would only crowd other documents out of search.
         ids: list[str] = []
+        texts: list[str] = []
+        hashes: list[str] = []
         metadatas: list[dict[str, Any]] = []
-        for index, (chunk, text_hash) in enumerate(zip(read.chunks, hashes, strict=True)):
-            occurrence = occurrences.get(text_hash, 0)
-            occurrences[text_hash] = occurrence + 1
-            ids.append(chunk_id(candidate.source, text_hash, occurrence))
+        for index, chunk in enumerate(read.chunks):
+            text_hash = content_hash(chunk.page_content)
+            if text_hash in hashes_seen:
+                continue
+            hashes_seen.add(text_hash)
+            ids.append(chunk_id(candidate.source, text_hash, 0))
+            texts.append(chunk.page_content)
+            hashes.append(text_hash)
             metadatas.append(_chunk_metadata(chunk, candidate, index, text_hash))
         is_new = record is None or record.status != "indexed"
         return _Prepared(candidate, read.sha256, ids, texts, hashes, metadatas, is_new=is_new)
 
-    def _chunk(self, candidate: Candidate) -> list[Document]:
-        blocks = load_file(candidate.path)
+    def _chunk(self, candidate: Candidate, parser: ContainedParser) -> list[Document]:
+        blocks = parser.load(candidate.path)
         chunks = split_blocks(blocks, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
         if not chunks:
             raise IngestError("no text found in the document")

@@ -176,6 +176,7 @@ def open_knowledge_base(
     Raises:
         EmbeddingMismatch: its vector store was built with another embedding model.
     """
+    from ingest.contained import ParseLimits
     from ingest.manifest import Manifest
     from ingest.pipeline import Ingestor
     from rag.index_writer import IndexWriter
@@ -186,12 +187,24 @@ def open_knowledge_base(
     store = ChromaChunkStore(client, f"kb_{name}", embeddings)
     manifest = Manifest(directory / "manifest.sqlite3")
     index = IndexWriter(store, LexicalIndex(directory / "lexical"), embeddings)
+    owned = manifest.owned_ids()
+    if not index.in_step(owned):  # killed between a batch's store write and its lexical save
+        restored, dropped = index.reconcile_lexical(owned)
+        logger.warning("keyword index reconciled kb=%s restored=%d dropped=%d", name, restored, dropped)
     ingestor = Ingestor(
         manifest=manifest,
         index=index,
         chunk_size=settings.ingest.chunk_size,
         chunk_overlap=settings.ingest.chunk_overlap,
         batch_size=settings.ingest.embed_batch_size,
+        limits=ParseLimits(
+            timeout_s=settings.ingest.parse_timeout_s,
+            memory_mb=settings.ingest.parse_memory_mb,
+            max_chars=settings.ingest.max_chars_per_file,
+            max_archive_mb=settings.ingest.max_archive_mb,
+            max_archive_members=settings.ingest.max_archive_members,
+        ),
+        follow_outside_links=settings.ingest.follow_outside_links,
     )
     return KnowledgeBase(
         name=name,

@@ -46,6 +46,25 @@ class IngestSettings(BaseModel):
     delete_missing: bool = Field(
         True, description="Remove files from the index when they disappear from the ingested folder."
     )
+    parse_timeout_s: float = Field(
+        120.0, gt=0, description="Wall time one file may take to parse; past it the parser is stopped."
+    )
+    parse_memory_mb: int = Field(
+        2048, ge=512, description="Address-space limit of the parser process (a zip bomb stops there)."
+    )
+    max_chars_per_file: int = Field(
+        20_000_000,
+        gt=0,
+        description="Text one file may hold; a larger one is refused (2 GB sparse files, dumps).",
+    )
+    max_archive_mb: int = Field(
+        1024, gt=0, description="Expanded size a docx/xlsx/pptx/odt/epub may declare before it is opened."
+    )
+    max_archive_members: int = Field(20_000, gt=0, description="Members such a zip-based document may hold.")
+    follow_outside_links: bool = Field(
+        False,
+        description="Index files that symbolic links lead to outside the ingested folder (off: skipped).",
+    )
 
 
 class EmbeddingsSettings(BaseModel):

@@ -125,21 +125,27 @@ class IndexWriter:
         orphans = sorted(self._store.all_ids() - owned)
         if orphans:
             self._store.delete(orphans)
-        lexical_ids = self._lexical.ids()
-        lexical_orphans = lexical_ids - owned
-        if lexical_orphans:
-            self._lexical.delete(lexical_orphans)
-        missing = sorted(owned - lexical_ids)
-        if missing:  # owned chunks a kill before the lexical save lost: their texts are in the vector store
-            found = self._store.texts(missing)
-            self._lexical.upsert(list(found), [t for t, _ in found.values()], [m for _, m in found.values()])
+        restored, dropped = self.reconcile_lexical(owned)
         logger.info(
-            "sweep orphans=%d lexical_orphans=%d lexical_restored=%d",
-            len(orphans),
-            len(lexical_orphans),
-            len(missing),
+            "sweep orphans=%d lexical_orphans=%d lexical_restored=%d", len(orphans), dropped, restored
         )
         return len(orphans)
+
+    def reconcile_lexical(self, owned: set[str]) -> tuple[int, int]:
+        """Make the BM25 index (in memory) hold exactly ``owned``; returns (restored, dropped).
+
+        Owned chunks a kill before the lexical save lost are restored from the vector store, which holds
+        their texts; entries no committed file owns are dropped.
+        """
+        lexical_ids = self._lexical.ids()
+        orphans = lexical_ids - owned
+        if orphans:
+            self._lexical.delete(orphans)
+        missing = sorted(owned - lexical_ids)
+        if missing:
+            found = self._store.texts(missing)
+            self._lexical.upsert(list(found), [t for t, _ in found.values()], [m for _, m in found.values()])
+        return len(missing), len(orphans)
 
     def save(self) -> None:
         """Persist the lexical index (the vector store persists each write itself)."""

@@ -18,7 +18,7 @@ def _folder(root: Path, count: int) -> list[Candidate]:
         (root / f"{n:02d}.md").write_text(f"# File {n}\n\nParagraph {n}.\n", encoding="utf-8")
     if count > 5:
         (root / "05.md").write_text("", encoding="utf-8")  # empty: the loader refuses it
-    return list(scan(root, root))
+    return [item for item in scan(root, root) if isinstance(item, Candidate)]
 
 
 def test_outcomes_keep_file_order_and_files_are_read_off_the_calling_thread(tmp_path: Path) -> None:
