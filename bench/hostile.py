@@ -88,6 +88,7 @@ COLUMNS = (
     "wall_s",
     "peak_rss_mb",
     "rest_landed",
+    "chunks",
     "outside_content_indexed",
     "traceback",
     "message",
@@ -123,7 +124,7 @@ def run_case(name: str, tree: Path, timeout_s: float) -> dict[str, Any]:
             code = f"killed after {timeout_s:.0f} s"
         wall = time.perf_counter() - started
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        message, landed = _outcome(out, err)
+        message, landed, chunks = _outcome(out, err)
         leaked = SECRET in _search(tree, env, "kb-bench-secret root") if name.startswith("symlink") else False
         return {
             "case": name,
@@ -132,20 +133,22 @@ def run_case(name: str, tree: Path, timeout_s: float) -> dict[str, Any]:
             "peak_rss_mb_so_far": round(peak_mb),
             "message": message[:160],
             "rest_landed": landed,
+            "chunks": chunks,
             "outside_content_indexed": leaked,
             "traceback": "Traceback" in err,
         }
 
 
-def _outcome(out: str, err: str) -> tuple[str, bool]:
+def _outcome(out: str, err: str) -> tuple[str, bool, int | None]:
+    """The failure message, whether both .md files landed, and how many chunks were written."""
     try:
         summary = json.loads(out)
     except json.JSONDecodeError:
         last = [line for line in err.strip().splitlines() if line.strip()]
-        return (last[-1] if last else "(no output)"), False
+        return (last[-1] if last else "(no output)"), False, None
     failures = summary.get("failures", [])
     message = "; ".join(f"{f['source']}: {f['reason']}" for f in failures) or "(no failure reported)"
-    return message, summary.get("added", 0) >= 2
+    return message, summary.get("added", 0) >= 2, summary.get("chunks")
 
 
 def _search(tree: Path, env: dict[str, str], query: str) -> str:

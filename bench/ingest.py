@@ -236,6 +236,34 @@ def prepare_sets(work: Path, limit: int | None) -> dict[str, Path]:
     return sets
 
 
+def ocr_throughput(work: Path, pages: int) -> dict[str, float]:
+    """Scanned pages (zh and en, rendered here) read by OCR in the contained parser: pages/s and recall."""
+    from ingest.contained import ContainedParser, ParseLimits
+    from tests.scans import PAGES, character_recall, write_scanned_pdf
+
+    layout = [PAGES[n % len(PAGES)] for n in range(pages)]
+    path = work / "scanned.pdf"
+    write_scanned_pdf(path, layout)
+    parser = ContainedParser(ParseLimits())
+    try:
+        parser.load(path)  # starts the worker and loads the OCR models: not throughput
+        started = time.perf_counter()
+        blocks = parser.load(path)
+        seconds = time.perf_counter() - started
+    finally:
+        parser.close()
+    recall = [
+        character_recall("".join(lines), block.page_content)
+        for lines, block in zip(layout, blocks, strict=True)
+    ]
+    return {
+        "pages": pages,
+        "seconds": round(seconds, 2),
+        "pages_per_s": round(pages / seconds, 2),
+        "min_character_recall": round(min(recall), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -244,6 +272,10 @@ def main() -> None:
     parser.add_argument("--slice-kb", type=int, default=80, help="KB of text taken from each bulk file")
     parser.add_argument("--full", action="store_true", help="whole files (hours for the C engine)")
     parser.add_argument("--book", action="store_true", help="also ingest War and Peace whole with kb-matrix")
+    parser.add_argument(
+        "--ocr", type=int, default=0, metavar="PAGES", help="also time OCR on this many scans"
+    )
+    parser.add_argument("--only-ocr", action="store_true", help="skip the ingest sets (use with --ocr)")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--worker", nargs=3, metavar=("SYSTEM", "FOLDER", "HOME"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -259,7 +291,7 @@ def main() -> None:
     peak = matmul_peak_gflops()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for name, folder in prepare_sets(work, limit).items():
+        for name, folder in ({} if args.only_ocr else prepare_sets(work, limit)).items():
             results[name] = {
                 system: run_worker(system, folder, work / f"{system}-{name}") for system in SYSTEMS
             }
@@ -268,13 +300,16 @@ def main() -> None:
             book.mkdir()
             shutil.copy(CORPORA / "bulk" / "book-war-and-peace-1225p.txt", book)
             results["war-and-peace"] = {"kb-matrix": run_worker("kb-matrix", book, work / "kb-book")}
-    output = {"slice_kb_per_file": limit, "matmul_peak_gflops": round(peak, 1), "sets": results}
+        ocr = ocr_throughput(work, args.ocr) if args.ocr else None
+    output = {"slice_kb_per_file": limit, "matmul_peak_gflops": round(peak, 1), "sets": results, "ocr": ocr}
     if args.json:
         print(json.dumps(output, indent=2))
         return
     print(
         f"slice per file: {'whole files' if limit is None else f'{limit} KB'}   fp32 matmul peak: {peak:.1f} GFLOPS"
     )
+    if ocr:
+        print("OCR (scanned zh/en pages, contained parser): " + ", ".join(f"{k} {v}" for k, v in ocr.items()))
     for name, systems in results.items():
         print(f"\n{name}")
         keys = list(next(iter(systems.values())))

@@ -83,14 +83,18 @@ class ContainedParser:
             write_frame(process.stdin, request)
         except OSError:
             return self._died(process)
-        if not _readable(process.stdout, self.limits.timeout_s):
-            self._stop()
-            raise IngestError(
-                f"parsing took longer than {self.limits.timeout_s:g} s (KB_INGEST__PARSE_TIMEOUT_S); "
-                "the parser was stopped"
-            )
-        reply = read_frame(process.stdout)
-        return reply if reply is not None else self._died(process)
+        while True:  # a scanned document reports each page: the limit applies to one step of work
+            if not _readable(process.stdout, self.limits.timeout_s):
+                self._stop()
+                raise IngestError(
+                    f"parsing took longer than {self.limits.timeout_s:g} s (KB_INGEST__PARSE_TIMEOUT_S); "
+                    "the parser was stopped"
+                )
+            reply = read_frame(process.stdout)
+            if reply is None:
+                return self._died(process)
+            if not reply.get("progress"):
+                return reply
 
     def _died(self, process: subprocess.Popen[bytes]) -> dict[str, Any]:
         code = process.wait()

@@ -1,6 +1,7 @@
 """Turn one file into its text blocks in reading order, whatever its format.
 
-Plain-text formats (txt, json, yaml, csv, ...) are decoded directly, PDFs are read with pypdf,
+Plain-text formats (txt, json, yaml, csv, ...) are decoded directly, PDFs are read with pdfium (scanned
+pages and image files through OCR, :mod:`ingest.ocr`),
 .docx/.doc with :mod:`ingest.docx_reader` and everything else with ``unstructured``
 partitioners (:mod:`ingest.unstructured_reader`).
 """
@@ -11,6 +12,7 @@ import csv
 import io
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from langchain_core.documents import Document
@@ -18,6 +20,7 @@ from langchain_core.documents import Document
 from ingest.docx_reader import read_docx
 from ingest.encoding import decode_text
 from ingest.legacy_office import read_doc
+from ingest.ocr import IMAGE_SUFFIXES, PageReader
 from ingest.pdf_reader import read_pdf
 from ingest.tables import table_text
 from ingest.unstructured_reader import UNSTRUCTURED_SUFFIXES, read_with_unstructured
@@ -36,11 +39,17 @@ _DELIMITED_SUFFIXES = frozenset({".csv", ".tsv"})
 _CSV_DELIMITERS = ",;\t|"
 
 SUPPORTED_SUFFIXES: frozenset[str] = (
-    _PLAIN_TEXT_SUFFIXES | _DELIMITED_SUFFIXES | UNSTRUCTURED_SUFFIXES | frozenset({".pdf", ".docx", ".doc"})
+    _PLAIN_TEXT_SUFFIXES
+    | _DELIMITED_SUFFIXES
+    | UNSTRUCTURED_SUFFIXES
+    | IMAGE_SUFFIXES
+    | frozenset({".pdf", ".docx", ".doc"})
 )
 
 
-def load_file(path: Path, *, max_chars: int | None = None) -> list[Document]:
+def load_file(
+    path: Path, *, max_chars: int | None = None, on_page: Callable[[], None] | None = None
+) -> list[Document]:
     """Return the text blocks of one file in reading order.
 
     Each block is a ``Document`` whose metadata has ``"page"`` (1-based) for paged formats
@@ -51,6 +60,7 @@ def load_file(path: Path, *, max_chars: int | None = None) -> list[Document]:
         path: The file to read.
         max_chars: refuse a file with more text than this; a plain-text file is refused before it is
             read when its size alone says so (a 2 GB sparse file is never read).
+        on_page: called after each page read by OCR (scans and images), so a caller can tell slow from stuck.
 
     Returns:
         The non-empty blocks of the file; never an empty list.
@@ -73,7 +83,7 @@ def load_file(path: Path, *, max_chars: int | None = None) -> list[Document]:
         raise IngestError(_too_long(path.stat().st_size, "bytes", max_chars))
     started = time.perf_counter()
     try:
-        blocks = _read(path, suffix)
+        blocks = _read(path, suffix, PageReader(on_page=on_page))
     except OSError as e:
         raise IngestError(f"could not read file: {e.strerror or e}") from e
     blocks = [
@@ -103,13 +113,15 @@ def _too_long(size: int, unit: str, max_chars: int) -> str:
     )
 
 
-def _read(path: Path, suffix: str) -> list[Document]:
+def _read(path: Path, suffix: str, ocr: PageReader) -> list[Document]:
     if suffix in _PLAIN_TEXT_SUFFIXES:
         return [Document(page_content=decode_text(path.read_bytes()))]
     if suffix in _DELIMITED_SUFFIXES:
         return [Document(page_content=_delimited_text(decode_text(path.read_bytes()), suffix=suffix))]
     if suffix == ".pdf":
-        return read_pdf(path)
+        return read_pdf(path, ocr=ocr)
+    if suffix in IMAGE_SUFFIXES:
+        return [Document(page_content=text, metadata={"page": n}) for n, text in ocr.image_file(path)]
     if suffix == ".docx":
         return read_docx(path)
     if suffix == ".doc":

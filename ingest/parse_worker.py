@@ -1,7 +1,7 @@
 """The parser process: reads one file at a time for ``ingest.contained``, under a memory limit it sets itself.
 
 Run as ``python -m ingest.parse_worker MEMORY_MB``. Requests arrive on stdin and replies leave on the
-original stdout as length-prefixed JSON frames; everything a library prints goes to stderr instead, so
+original stdout as length-prefixed JSON frames (``{"progress": true}`` after each OCR'd page, then the result); everything a library prints goes to stderr instead, so
 no parser can corrupt the stream. JSON, not pickle: the parent never unpickles what a parser produced.
 """
 
@@ -60,7 +60,7 @@ def check_archive(path: Path, *, max_expanded_mb: int, max_members: int) -> str 
     return None
 
 
-def _parse(request: dict[str, Any]) -> dict[str, Any]:
+def _parse(request: dict[str, Any], replies: IO[bytes]) -> dict[str, Any]:
     from ingest.loaders import load_file
     from kbtypes.errors import IngestError
 
@@ -75,7 +75,9 @@ def _parse(request: dict[str, Any]) -> dict[str, Any]:
         if refused:
             return {"error": refused}
     try:
-        blocks = load_file(path, max_chars=max_chars)
+        blocks = load_file(
+            path, max_chars=max_chars, on_page=lambda: write_frame(replies, {"progress": True})
+        )
     except IngestError as e:
         return {"error": str(e), "unsupported": type(e).__name__ == "UnsupportedFileType"}
     except MemoryError:
@@ -97,7 +99,7 @@ def main() -> None:
     write_frame(replies, {"ready": True})
     while (request := read_frame(requests)) is not None:
         try:
-            reply = _parse({**request, "memory_mb": memory_mb})
+            reply = _parse({**request, "memory_mb": memory_mb}, replies)
         except MemoryError:
             reply = {
                 "error": f"parsing needed more than the {memory_mb} MB memory limit (KB_INGEST__PARSE_MEMORY_MB)"

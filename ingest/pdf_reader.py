@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from langchain_core.documents import Document
 
+from ingest.ocr import PageReader, render_pdf_pages
 from ingest.reasons import one_line_reason
 from kbtypes.errors import IngestError
 
@@ -23,20 +24,20 @@ __all__ = ["read_pdf", "read_pdf_with_pdfium", "read_pdf_with_pypdf"]
 logger = logging.getLogger(__name__)
 
 _PASSWORD = "PDF is password-protected: it cannot be opened without its password"
-_NO_TEXT = "PDF has no text layer (scanned images?); OCR is not supported"
+_NO_TEXT = "PDF has no text: no text layer, and OCR found none on its pages"
 
 
-def read_pdf(path: Path) -> list[Document]:
+def read_pdf(path: Path, *, ocr: PageReader | None = None) -> list[Document]:
     """Return one block per PDF page that has text, with a 1-based ``page``.
 
     Copy-protected PDFs (an owner password but no user password) are read; pages with no text
-    layer (scans) are skipped.
+    layer (scans) are read by ``ocr`` when given, skipped otherwise.
 
     Raises:
         IngestError: The PDF is broken, needs a password to open, or has no text layer at all.
     """
     try:
-        pages = read_pdf_with_pdfium(path)
+        pages = read_pdf_with_pdfium(path, ocr=ocr)
     except _PdfiumRefused as refused:
         logger.debug("pdfium refused path=%s reason=%s; trying pypdf", path, refused)
         pages = read_pdf_with_pypdf(path)
@@ -50,8 +51,8 @@ class _PdfiumRefused(Exception):
     """pdfium could not open the file for a reason pypdf may get past (damage, not a password)."""
 
 
-def read_pdf_with_pdfium(path: Path) -> list[tuple[int, str]]:
-    """(page number, text) for every page with text, through pdfium.
+def read_pdf_with_pdfium(path: Path, *, ocr: PageReader | None = None) -> list[tuple[int, str]]:
+    """(page number, text) for every page with text, through pdfium; pages without a text layer go to ``ocr``.
 
     Raises:
         IngestError: the PDF needs a password.
@@ -77,6 +78,10 @@ def read_pdf_with_pdfium(path: Path) -> list[tuple[int, str]]:
                 page.close()
             if text:
                 pages.append((number, text))
+        blank = sorted(set(range(1, len(document) + 1)) - {number for number, _ in pages})
+        if ocr is not None and blank:
+            pages = sorted(pages + ocr.pages(render_pdf_pages(document, blank)))
+            logger.debug("ocr path=%s pages=%d", path, len(blank))
     except pdfium.PdfiumError as e:
         raise _PdfiumRefused(one_line_reason(e)) from e
     finally:

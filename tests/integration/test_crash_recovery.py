@@ -70,6 +70,12 @@ def test_interrupted_ingest_converges(tmp_path: Path, sig: signal.Signals, e5: E
     process.wait(timeout=60)
     assert 0 < _committed(manifest) < FILES
 
+    # Opened straight after the kill, before any rerun: keyword search holds exactly what was committed.
+    killed = Workspace(settings=Settings(home=home), embeddings=e5)
+    opened = killed.open("crash")
+    assert opened._index.lexical.ids() == opened._manifest.owned_ids()
+    killed.close()
+
     finished = _run_ingest(home, docs)
     _, stderr = finished.communicate(timeout=300)
     assert finished.returncode == 0, stderr.decode()
