@@ -62,7 +62,7 @@ def check_archive(path: Path, *, max_expanded_mb: int, max_members: int) -> str 
 
 def _parse(request: dict[str, Any], replies: IO[bytes]) -> dict[str, Any]:
     from ingest.loaders import load_file
-    from kbtypes.errors import IngestError
+    from kbtypes.errors import IngestError, UnsupportedFileType
 
     path = Path(request["path"])
     max_chars = int(request["max_chars"])
@@ -79,11 +79,7 @@ def _parse(request: dict[str, Any], replies: IO[bytes]) -> dict[str, Any]:
             path, max_chars=max_chars, on_page=lambda: write_frame(replies, {"progress": True})
         )
     except IngestError as e:
-        return {"error": str(e), "unsupported": type(e).__name__ == "UnsupportedFileType"}
-    except MemoryError:
-        return {
-            "error": f"parsing needed more than the {request['memory_mb']} MB memory limit (KB_INGEST__PARSE_MEMORY_MB)"
-        }
+        return {"error": str(e), "unsupported": isinstance(e, UnsupportedFileType)}
     return {"blocks": [{"text": block.page_content, "metadata": block.metadata} for block in blocks]}
 
 
@@ -99,8 +95,8 @@ def main() -> None:
     write_frame(replies, {"ready": True})
     while (request := read_frame(requests)) is not None:
         try:
-            reply = _parse({**request, "memory_mb": memory_mb}, replies)
-        except MemoryError:
+            reply = _parse(request, replies)
+        except MemoryError:  # anywhere in a parse, the archive check included
             reply = {
                 "error": f"parsing needed more than the {memory_mb} MB memory limit (KB_INGEST__PARSE_MEMORY_MB)"
             }

@@ -266,9 +266,9 @@ class Ingestor:
                 )
                 report.failed.append(FileFailure(candidate.source, read.reason))
                 return None
-        hashes_seen: set[str] = set()
         # A text repeated within a file (a running header, a 100,000-page PDF of one form) is stored once:
         # its copies would only crowd other documents out of search.
+        hashes_seen: set[str] = set()
         ids: list[str] = []
         texts: list[str] = []
         hashes: list[str] = []

@@ -41,13 +41,6 @@ def test_both_readers_refuse_a_password(corpora: Path) -> None:
             reader(path)
 
 
-def test_garbage_falls_back_to_pypdf_and_is_reported(tmp_path: Path) -> None:
-    path = tmp_path / "fake.pdf"
-    path.write_bytes(b"%PDF-1.7\nthis is not really a pdf\n")
-    with pytest.raises(IngestError, match="PDF"):
-        read_pdf(path)
-
-
 def test_pdfium_keeps_page_numbers_and_skips_blank_pages(tmp_path: Path) -> None:
     from reportlab.pdfgen import canvas
 
