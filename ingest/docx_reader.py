@@ -172,6 +172,9 @@ def _iter_blocks(container: etree._Element) -> Iterator[etree._Element]:
             yield from _iter_blocks(child)
 
 
+#: A hostile gridSpan must not build a huge row.
+_MAX_GRID_SPAN = 64
+
 _TEXT_TAGS = (f"{_W}t", f"{_W}tab", f"{_W}br", f"{_W}cr", f"{_W}noBreakHyphen")
 
 
@@ -190,8 +193,39 @@ def _paragraph_text(paragraph: etree._Element) -> str:
 
 
 def _table_text(table: etree._Element) -> str:
-    """One line per row, cells separated by `` | ``."""
-    return table_text(
-        [" ".join(_paragraph_text(p) for p in cell.iter(f"{_W}p")) for cell in row.iterchildren(f"{_W}tc")]
-        for row in table.iterchildren(f"{_W}tr")
-    )
+    """The table as :func:`ingest.tables.table_text`, merged cells filling every column they cover.
+
+    The rows Word repeats on each page (``w:tblHeader``) are the header.
+    """
+    rows: list[list[str]] = []
+    header_rows = 0
+    for tr in table.iterchildren(f"{_W}tr"):
+        above = rows[-1] if rows else []
+        row: list[str] = []
+        for cell in tr.iterchildren(f"{_W}tc"):
+            properties = cell.find(f"{_W}tcPr")
+            span = properties.find(f"{_W}gridSpan") if properties is not None else None
+            merge = properties.find(f"{_W}vMerge") if properties is not None else None
+            columns = _span_width(span.get(f"{_W}val") if span is not None else None)
+            if merge is not None and merge.get(f"{_W}val") != "restart":
+                # A continued vertical merge: the text sits in the cell above.
+                row.extend(above[len(row) + i] if len(row) + i < len(above) else "" for i in range(columns))
+            else:
+                text = " ".join(_paragraph_text(p) for p in cell.iter(f"{_W}p"))
+                row.extend([text] * columns)
+        rows.append(row)
+        repeated = tr.find(f"{_W}trPr/{_W}tblHeader")
+        if (
+            repeated is not None
+            and header_rows == len(rows) - 1
+            and repeated.get(f"{_W}val") not in ("0", "false")
+        ):
+            header_rows += 1
+    return table_text(rows, header_rows=header_rows or None)
+
+
+def _span_width(value: str | None) -> int:
+    try:
+        return min(max(int(value or 1), 1), _MAX_GRID_SPAN)
+    except ValueError:
+        return 1

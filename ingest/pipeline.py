@@ -23,7 +23,7 @@ from ingest.manifest import FileRecord, Manifest
 from ingest.protocols import ChunkIndex, IngestProgress
 from ingest.reading import FileRead, ReadKind, read_ahead
 from ingest.scan import Candidate, listed, scan
-from ingest.splitting import split_blocks
+from ingest.splitting import CHUNKING_VERSION, split_blocks
 from kbtypes.errors import IngestError
 from kbtypes.results import FileFailure, IngestReport
 
@@ -77,6 +77,8 @@ class Ingestor:
         self.batch_size = batch_size
         self.limits = limits or ParseLimits()
         self.follow_outside_links = follow_outside_links
+        #: How files become chunks; a root indexed under another recipe is read again.
+        self.recipe = f"chunking={CHUNKING_VERSION} chunk_size={chunk_size} chunk_overlap={chunk_overlap}"
 
     # -- public API -------------------------------------------------------------------------------
 
@@ -132,6 +134,9 @@ class Ingestor:
         for failure in refused:
             logger.warning("skipped source=%s reason=%s", failure.source, failure.reason)
         records = self.manifest.records()
+        # Files indexed with another extraction recipe are read again (unchanged chunks keep their vectors).
+        recipe_key = f"recipe:{root_key}"
+        reread = bool(records) and self.manifest.get_meta(recipe_key) != self.recipe
         if progress:
             progress.start(len(candidates), sum(candidate.size for candidate in candidates))
 
@@ -139,7 +144,7 @@ class Ingestor:
         batch: list[_Prepared] = []
         batch_chunks = 0
         parser = ContainedParser(self.limits)
-        reads = read_ahead(candidates, records, lambda candidate: self._chunk(candidate, parser))
+        reads = read_ahead(candidates, records, lambda c: self._chunk(c, parser), reread=reread)
         try:
             for read in reads:
                 seen.add(read.candidate.source)
@@ -168,6 +173,8 @@ class Ingestor:
                         report.removed.append(source)
             if needs_sweep:
                 self._sweep(report)
+            if files is None and not report.stopped:
+                self.manifest.set_meta(recipe_key, self.recipe)
         finally:
             reads.close()  # a stop or an error: the file being read ahead is finished, the rest dropped
             parser.close()

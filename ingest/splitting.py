@@ -20,9 +20,13 @@ from kbtypes.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["BLOCK_SEPARATOR", "SEPARATORS", "extracted_text", "split_blocks"]
+__all__ = ["BLOCK_SEPARATOR", "CHUNKING_VERSION", "SEPARATORS", "extracted_text", "split_blocks"]
 
 logger = logging.getLogger(__name__)
+
+#: Raised whenever the loaders or this splitter turn a file into different chunks (2: table rows name their
+#: columns); a knowledge base indexed with another version reads its files again on the next ingest.
+CHUNKING_VERSION: Final = 2
 
 #: Joins blocks into a file's extracted text; ``start`` offsets count in that text.
 BLOCK_SEPARATOR: Final = "\n\n"

@@ -127,6 +127,12 @@ def eval_command(
     split: Annotated[
         str | None, typer.Option("--split", help="Only the cases of this split (tune or heldout).")
     ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind", help="Only the cases whose answer sits in this kind of text (table, number, ...)."
+        ),
+    ] = None,
 ) -> None:
     """Measure hit@k, MRR and latency of a knowledge base on a question file, one column per mode."""
     from kb.evaluation import evaluate, load_cases
@@ -136,10 +142,11 @@ def eval_command(
     try:
         modes = _modes(mode)
         cases: list[EvalCase] = load_cases(qa_file)
-        if split:
-            cases = [case for case in cases if case.split == split]
-            if not cases:
-                raise ConfigError(f"{qa_file} has no cases with split {split!r}")
+        for field, wanted in (("split", split), ("kind", kind)):
+            if wanted:
+                cases = [case for case in cases if getattr(case, field) == wanted]
+                if not cases:
+                    raise ConfigError(f"{qa_file} has no cases with {field} {wanted!r}")
         workspace = context.workspace(chat=answers)
         try:
             knowledge_base: KnowledgeBase = workspace.open(kb)

@@ -183,7 +183,7 @@ def test_int4_question_that_got_source_labels_is_answered_with_a_quote(knowledge
     assert quote.quote_start is not None
     assert quote.quote_end is not None
     assert quote.text[quote.quote_start : quote.quote_end] == quote.quote
-    # The sentence or table row that states it ("INT4 ... 6GB", "| INT4 | 6 GB |", "4-bit 量化下仅需 6GB").
+    # The sentence or table row that states it ("INT4 ... 6GB", "量化等级: INT4 · …: 6 GB", "4-bit 量化下仅需 6GB").
     assert re.search(r"INT4|4-bit", quote.quote)
     assert re.search(r"6\s?GB", quote.quote)
     assert quote.chunk_start is not None

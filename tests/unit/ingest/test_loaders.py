@@ -140,7 +140,7 @@ def test_generated_docx_heading_path_and_table(tmp_path: Path) -> None:
 
     assert [(block.metadata.get("headings"), block.page_content) for block in blocks] == [
         ("安装", "安装\n\n先准备 Python 环境。"),
-        ("安装 > 环境配置", "环境配置\n\n设置 CUDA 路径。\n\n名称 | 版本\ntorch | 2.1"),
+        ("安装 > 环境配置", "环境配置\n\n设置 CUDA 路径。\n\n名称: torch · 版本: 2.1"),
         ("使用", "使用\n\n运行 cli_demo.py。"),
     ]
 
@@ -173,15 +173,17 @@ def test_crlf_line_endings_are_normalised(tmp_path: Path) -> None:
         ("fake-html-cp1252.html", "Die schöne Frau hat einen Kaffee mit Kuchen gegessen."),
         ("umlauts-utf8.md", "können"),
         ("fake-email-attachment.eml", "Hey this is a fake attachment!"),
-        ("semicolon-delimited.csv", "Lorem, ipsum | dolor sit | amet"),
-        ("stanley-cups.tsv", "Maple Leafs | TOR | 13"),
-        # Tables keep one row per line in every format that has them.
-        ("stanley-cups.xlsx", "Maple Leafs | TOR | 13"),
-        ("simple-table.md", "Item | Price | # In stock\nJuicy Apples | 1.99 | 739"),
-        ("fake-power-point-table.pptx", "Column 1 | Column 2 | Column 3\nRed | Green | Blue"),
-        ("docx-tables.docx", "Header Col 1 | Header Col 2\nLorem ipsum | A link example"),
+        ("semicolon-delimited.csv", "Lorem, ipsum: consectetur · dolor sit: adipiscing · amet: elit"),
+        ("stanley-cups.tsv", "Team: Maple Leafs · Location: TOR · Stanley Cups: 13"),
+        # Tables: one line per row that names its columns, in every format that has them.
+        ("stanley-cups.xlsx", "Team: Maple Leafs · Location: TOR · Stanley Cups: 13"),
+        ("simple-table.md", "Item: Juicy Apples · Price: 1.99 · # In stock: 739"),
+        ("fake-power-point-table.pptx", "Column 1: Red · Column 2: Green · Column 3: Blue"),
+        ("docx-tables.docx", "Header Col 1: Lorem ipsum · Header Col 2: A link example"),
         ("simple.doc", "This is my first thought."),
         ("fake.odt", "Lorem ipsum dolor sit amet."),
+        ("fake.odt", "Header row: Time · Mon: 1pm · Wed: 2pm · Fri: 3pm"),
+        ("example-steelJIS-datasheet.html", "C: 0.39 - 0.46 · Si: 0.2 - 0.35"),
         ("fake-doc.rtf", "My first paragraph."),
         ("korean-text-with-tables.pdf", "적립 제외 대상"),
     ],
@@ -201,7 +203,7 @@ def test_markdown_heading_right_under_a_table_is_a_heading(tmp_path: Path) -> No
     )
     blocks = load_file(path)
     table = next(block for block in blocks if "INT4" in block.page_content)
-    assert "level | memory\nINT4 | 6 GB" in table.page_content
+    assert "level: INT4 · memory: 6 GB" in table.page_content
     assert "Install" not in table.page_content
     assert any(block.metadata.get("headings") == "Hardware > Install" for block in blocks)
 

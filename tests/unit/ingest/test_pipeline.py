@@ -33,12 +33,12 @@ def counting() -> CountingEmbeddings:
     return CountingEmbeddings()
 
 
-def _ingestor(home: Path, embeddings: CountingEmbeddings) -> Ingestor:
+def _ingestor(home: Path, embeddings: CountingEmbeddings, *, chunk_size: int = 200) -> Ingestor:
     store = ChromaChunkStore(chroma_client(persist_directory=home / "chroma"), "kb_test", embeddings)
     return Ingestor(
         manifest=Manifest(home / "manifest.sqlite3"),
         index=IndexWriter(store, LexicalIndex(home / "lexical"), embeddings),
-        chunk_size=200,
+        chunk_size=chunk_size,
         chunk_overlap=0,
         batch_size=8,
     )
@@ -89,6 +89,30 @@ def test_unchanged_reingest_embeds_nothing(tmp_path: Path, docs: Path, counting:
     assert len(counting.embedded) == before
     assert sorted(report.unchanged) == ["alpha.md", "beta.txt", "sub/gamma.txt"]
     assert report.chunks_written == 0
+
+
+def test_a_new_chunking_recipe_rechunks_unchanged_files_once(
+    tmp_path: Path, docs: Path, counting: CountingEmbeddings
+) -> None:
+    _write(
+        docs / "long.md",
+        "\n\n".join(f"Paragraph {n} says the pump {n} runs at {n * 7} rpm." for n in range(30)),
+    )
+    first = _ingestor(tmp_path / "kb", counting, chunk_size=400)
+    first.ingest(docs)
+    wide = _consistent(first)
+
+    smaller = _ingestor(tmp_path / "kb", counting, chunk_size=120)
+    rechunked = smaller.ingest(docs)
+
+    assert "long.md" in rechunked.updated
+    assert not rechunked.failed
+    assert len(_consistent(smaller)) > len(wide)
+    assert all(
+        len(chunk.text) <= 120 for chunk in smaller.index.store.get(sorted(smaller.manifest.owned_ids()))
+    )  # type: ignore[attr-defined]
+    again = smaller.ingest(docs)
+    assert sorted(again.unchanged) == ["alpha.md", "beta.txt", "long.md", "sub/gamma.txt"]
 
 
 def test_touched_but_identical_file_is_not_reparsed(

@@ -268,3 +268,17 @@ def test_cli_names_the_bad_line(tiny_home: Path, tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "qa.jsonl:2:" in result.output
+
+
+def test_cli_keeps_only_the_cases_of_a_kind(tiny_home: Path, tmp_path: Path) -> None:
+    cases = [{**case, "kind": "table" if n == 0 else "prose"} for n, case in enumerate(CASES)]
+    qa = _write(tmp_path / "qa.jsonl", [json.dumps(c, ensure_ascii=False) for c in cases])
+    env = {"KB_HOME": str(tiny_home)}
+
+    kept = CliRunner().invoke(_app(), ["eval", str(qa), "--kb", "tiny", "--kind", "table", "--json"], env=env)
+    missing = CliRunner().invoke(_app(), ["eval", str(qa), "--kb", "tiny", "--kind", "list"], env=env)
+
+    assert kept.exit_code == 0, kept.output
+    assert all(len(report["results"]) == 1 for report in json.loads(kept.stdout)["reports"])
+    assert missing.exit_code == 1
+    assert "no cases with kind 'list'" in missing.output
