@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS files (
     error       TEXT NOT NULL DEFAULT '',
     chunk_ids   TEXT NOT NULL DEFAULT '[]',
     pending_ids TEXT NOT NULL DEFAULT '[]',
-    updated_at  REAL NOT NULL
+    updated_at  REAL NOT NULL,
+    stale       INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS retired (
     chunk_id    TEXT PRIMARY KEY
@@ -63,6 +64,7 @@ class FileRecord:
     chunk_ids: tuple[str, ...]
     pending_ids: tuple[str, ...]
     updated_at: float
+    stale: bool = False  # indexed under another chunking recipe: read again even if unchanged
 
 
 class Manifest:
@@ -77,6 +79,9 @@ class Manifest:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+        if "stale" not in columns:  # a manifest written before recipes were tracked
+            self._db.execute("ALTER TABLE files ADD COLUMN stale INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         """Release the database handle."""
@@ -93,8 +98,8 @@ class Manifest:
         self._db.execute("COMMIT")
 
     @staticmethod
-    def _record(row: tuple[str, str, int, int, str, str, str, str, str, float]) -> FileRecord:
-        source, root, size, mtime_ns, sha256, status, error, chunk_ids, pending_ids, updated_at = row
+    def _record(row: tuple[str, str, int, int, str, str, str, str, str, float, int]) -> FileRecord:
+        source, root, size, mtime_ns, sha256, status, error, chunk_ids, pending_ids, updated_at, stale = row
         return FileRecord(
             source=source,
             root=root,
@@ -106,9 +111,12 @@ class Manifest:
             chunk_ids=tuple(json.loads(chunk_ids)),
             pending_ids=tuple(json.loads(pending_ids)),
             updated_at=updated_at,
+            stale=bool(stale),
         )
 
-    _COLUMNS = "source, root, size, mtime_ns, sha256, status, error, chunk_ids, pending_ids, updated_at"
+    _COLUMNS = (
+        "source, root, size, mtime_ns, sha256, status, error, chunk_ids, pending_ids, updated_at, stale"
+    )
 
     def get(self, source: str) -> FileRecord | None:
         """The record for ``source``, or None when the file was never seen."""
@@ -150,7 +158,7 @@ class Manifest:
                 "updated_at) VALUES (?, ?, ?, ?, ?, 'indexed', '', ?, '[]', ?) "
                 "ON CONFLICT(source) DO UPDATE SET root=excluded.root, size=excluded.size, mtime_ns=excluded.mtime_ns, "
                 "sha256=excluded.sha256, status='indexed', error='', chunk_ids=excluded.chunk_ids, "
-                "pending_ids='[]', updated_at=excluded.updated_at",
+                "pending_ids='[]', updated_at=excluded.updated_at, stale=0",
                 (source, root, size, mtime_ns, sha256, json.dumps(chunk_ids), time.time()),
             )
 
@@ -167,7 +175,7 @@ class Manifest:
                 "updated_at) VALUES (?, ?, ?, ?, ?, 'failed', ?, '[]', '[]', ?) "
                 "ON CONFLICT(source) DO UPDATE SET root=excluded.root, size=excluded.size, mtime_ns=excluded.mtime_ns, "
                 "sha256=excluded.sha256, status='failed', error=excluded.error, chunk_ids='[]', "
-                "pending_ids='[]', updated_at=excluded.updated_at",
+                "pending_ids='[]', updated_at=excluded.updated_at, stale=0",
                 (source, root, size, mtime_ns, sha256, error, time.time()),
             )
 
@@ -214,6 +222,21 @@ class Manifest:
     def interrupted(self) -> list[FileRecord]:
         """Files whose last write never committed (a crash or Ctrl-C mid-ingest)."""
         return [record for record in self.records().values() if record.status == "pending"]
+
+    def adopt_recipe(self, recipe: str) -> None:
+        """Mark every file stale when the way files become chunks is not ``recipe`` any more, and adopt it.
+
+        One transaction: a file stays stale until it is indexed (or fails) again under the new recipe.
+        """
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='recipe'").fetchone()
+            if row is not None and row[0] == recipe:
+                return
+            db.execute("UPDATE files SET stale=1")
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('recipe', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                (recipe,),
+            )
 
     def get_meta(self, key: str) -> str | None:
         """A knowledge-base-wide value, such as the embedding model that built it."""

@@ -77,7 +77,7 @@ class Ingestor:
         self.batch_size = batch_size
         self.limits = limits or ParseLimits()
         self.follow_outside_links = follow_outside_links
-        #: How files become chunks; a root indexed under another recipe is read again.
+        #: How files become chunks; a file indexed under another recipe is read again.
         self.recipe = f"chunking={CHUNKING_VERSION} chunk_size={chunk_size} chunk_overlap={chunk_overlap}"
 
     # -- public API -------------------------------------------------------------------------------
@@ -133,10 +133,9 @@ class Ingestor:
         report.failed.extend(refused)
         for failure in refused:
             logger.warning("skipped source=%s reason=%s", failure.source, failure.reason)
+        # Files indexed under another chunking recipe are read again (unchanged chunks keep their vectors).
+        self.manifest.adopt_recipe(self.recipe)
         records = self.manifest.records()
-        # Files indexed with another extraction recipe are read again (unchanged chunks keep their vectors).
-        recipe_key = f"recipe:{root_key}"
-        reread = bool(records) and self.manifest.get_meta(recipe_key) != self.recipe
         if progress:
             progress.start(len(candidates), sum(candidate.size for candidate in candidates))
 
@@ -144,7 +143,7 @@ class Ingestor:
         batch: list[_Prepared] = []
         batch_chunks = 0
         parser = ContainedParser(self.limits)
-        reads = read_ahead(candidates, records, lambda c: self._chunk(c, parser), reread=reread)
+        reads = read_ahead(candidates, records, lambda candidate: self._chunk(candidate, parser))
         try:
             for read in reads:
                 seen.add(read.candidate.source)
@@ -173,8 +172,6 @@ class Ingestor:
                         report.removed.append(source)
             if needs_sweep:
                 self._sweep(report)
-            if files is None and not report.stopped:
-                self.manifest.set_meta(recipe_key, self.recipe)
         finally:
             reads.close()  # a stop or an error: the file being read ahead is finished, the rest dropped
             parser.close()

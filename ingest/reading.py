@@ -54,12 +54,11 @@ def read_ahead(
     chunker: Callable[[Candidate], list[Document]],
     *,
     depth: int = 2,
-    reread: bool = False,
 ) -> Generator[FileRead, None, None]:
     """Outcomes in ``candidates`` order, with up to ``depth`` files read ahead in one worker thread.
 
-    With ``reread`` every file is parsed again even when it matches its record (the way files are turned
-    into chunks changed since they were indexed).
+    A file whose record is stale (indexed under another chunking recipe) is parsed again even when it
+    matches its record.
 
     Closing the iterator early (a stop) cancels what has not started and waits for the file being read.
     Errors other than unreadable or refused files propagate from the position they happened at.
@@ -69,10 +68,10 @@ def read_ahead(
     try:
         for candidate in candidates:
             record = records.get(candidate.source)
-            if not reread and _unchanged_by_stat(candidate, record):
+            if _unchanged_by_stat(candidate, record):
                 queued.append(FileRead(candidate, record, ReadKind.UNCHANGED_STAT))
             else:
-                queued.append(pool.submit(_read, candidate, record, chunker, reread))
+                queued.append(pool.submit(_read, candidate, record, chunker))
             while sum(isinstance(item, Future) for item in queued) > depth or (
                 queued and not isinstance(queued[0], Future)
             ):
@@ -91,22 +90,20 @@ def _unchanged_by_stat(candidate: Candidate, record: FileRecord | None) -> bool:
     return (
         record is not None
         and record.status != "pending"
+        and not record.stale
         and record.size == candidate.size
         and record.mtime_ns == candidate.mtime_ns
     )
 
 
 def _read(
-    candidate: Candidate,
-    record: FileRecord | None,
-    chunker: Callable[[Candidate], list[Document]],
-    reread: bool = False,
+    candidate: Candidate, record: FileRecord | None, chunker: Callable[[Candidate], list[Document]]
 ) -> FileRead:
     try:
         sha = file_sha256(candidate.path)
     except OSError as e:
         return FileRead(candidate, record, ReadKind.UNREADABLE, reason=f"cannot read file: {e.strerror or e}")
-    if not reread and record is not None and record.status == "indexed" and record.sha256 == sha:
+    if record is not None and record.status == "indexed" and not record.stale and record.sha256 == sha:
         return FileRead(candidate, record, ReadKind.UNCHANGED_CONTENT, sha256=sha)
     try:
         chunks = chunker(candidate)

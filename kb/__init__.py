@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from kbtypes.answer import Answer, AnswerEvent, AnswerMode, Source, SourcesEvent, TokenEvent
     from kbtypes.errors import (
         ConfigError,
+        ConversationNotFound,
         DocumentNotFound,
         EmbeddingMismatch,
         IngestError,
@@ -33,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "AnswerEvent": "kbtypes.answer",
     "AnswerMode": "kbtypes.answer",
     "ConfigError": "kbtypes.errors",
+    "ConversationNotFound": "kbtypes.errors",
     "DocumentInfo": "kbtypes.results",
     "DocumentNotFound": "kbtypes.errors",
     "EmbeddingMismatch": "kbtypes.errors",
@@ -64,6 +66,7 @@ __all__ = [
     "AnswerEvent",
     "AnswerMode",
     "ConfigError",
+    "ConversationNotFound",
     "DocumentInfo",
     "DocumentNotFound",
     "EmbeddingMismatch",

@@ -11,19 +11,26 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kb.search_plumbing import hit_from_document, lexical_predicate, vector_filter
 from kb.settings import Settings
 from kbtypes.answer import Answer, AnswerEvent
 from kbtypes.errors import ConfigError, DocumentNotFound
-from kbtypes.results import DocumentInfo, IngestReport, KnowledgeBaseInfo, SearchHit
+from kbtypes.results import (
+    DocumentChunk,
+    DocumentInfo,
+    DocumentText,
+    IngestReport,
+    KnowledgeBaseInfo,
+    SearchHit,
+)
 from kbtypes.retrieval import RetrievalOptions
 
 if TYPE_CHECKING:
     from langchain_chroma import Chroma
-    from langchain_core.documents import Document
     from langchain_core.language_models import BaseChatModel
 
     from ingest.manifest import Manifest
@@ -222,7 +229,53 @@ class KnowledgeBase:
             documents=len(self._manifest.sources()),
             chunks=self._manifest.chunk_count(),
             embedding_model=self._embedding_model,
+            chat_model=self._settings.llm.spec,
+            chunk_size=self._settings.ingest.chunk_size,
+            chunk_overlap=self._settings.ingest.chunk_overlap,
+            retrieval_mode=self._settings.retrieval.mode,
+            k=self._settings.retrieval.k,
         )
+
+    def document_text(self, source_or_id: str) -> DocumentText:
+        """The document as kb indexed it: its chunks in order, with pages, headings and offsets.
+
+        Raises:
+            DocumentNotFound: no document has that source path or doc id.
+        """
+        source = self._resolve_source(source_or_id)
+        record = self._manifest.get(source)
+        ids = list(record.chunk_ids) if record else []
+        stored = sorted(
+            self._index.store.get(ids), key=lambda chunk: int(chunk.metadata.get("chunk_index", 0))
+        )
+        chunks = [
+            DocumentChunk(
+                chunk_id=chunk.id,
+                index=int(chunk.metadata.get("chunk_index", 0)),
+                text=chunk.text,
+                page=chunk.metadata.get("page"),
+                headings=chunk.metadata.get("headings"),
+                start=chunk.metadata.get("start"),
+            )
+            for chunk in stored
+        ]
+        status = record.status if record else "indexed"
+        return DocumentText(doc_id=doc_id_for(source), source=source, status=status, chunks=chunks)
+
+    def original_file(self, source_or_id: str) -> Path:
+        """Where the document's file is now (the folder it was ingested from, or the uploads).
+
+        Raises:
+            DocumentNotFound: no such document, or its file is gone from where it was ingested.
+        """
+        source = self._resolve_source(source_or_id)
+        record = self._manifest.get(source)
+        root = Path(record.root) if record and record.root else self.uploads_directory
+        base = (root.parent if root.is_file() else root).resolve()
+        path = (base / source).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            raise DocumentNotFound(f"the file of document {source!r} is no longer at {base}")
+        return path
 
     # -- retrieval --------------------------------------------------------------------------------
 
@@ -247,8 +300,8 @@ class KnowledgeBase:
             dense_weight=retrieval.dense_weight,
             bm25_weight=retrieval.bm25_weight,
             rrf_k=retrieval.rrf_k,
-            where=_where(allowed_sources, options.file_types),
-            predicate=_predicate(allowed_sources, options.file_types),
+            where=vector_filter(allowed_sources, options.file_types),
+            predicate=lexical_predicate(allowed_sources, options.file_types),
             reranker=self._reranker,
         )
 
@@ -359,40 +412,3 @@ class KnowledgeBase:
             if doc_id_for(source) == source_or_id:
                 return source
         raise DocumentNotFound(f"knowledge base {self.name!r} has no document {source_or_id!r}")
-
-
-def _where(sources: set[str] | None, file_types: Sequence[str] | None) -> dict[str, Any] | None:
-    """The filter in the vector store's ``where`` syntax (``rag.store`` documents it)."""
-    from rag.store import metadata_filter
-
-    return metadata_filter(sources=sources, file_types=file_types)
-
-
-def _predicate(
-    sources: set[str] | None, file_types: Sequence[str] | None
-) -> Callable[[Mapping[str, Any]], bool] | None:
-    """The same filter as a function of chunk metadata, for the lexical side."""
-    if sources is None and not file_types:
-        return None
-    types = set(file_types) if file_types else None
-
-    def predicate(metadata: Mapping[str, Any]) -> bool:
-        if sources is not None and metadata.get("source") not in sources:
-            return False
-        return types is None or metadata.get("suffix") in types
-
-    return predicate
-
-
-def hit_from_document(doc: Document) -> SearchHit:
-    """Convert a retrieved LangChain document into a ``SearchHit``."""
-    metadata = doc.metadata
-    return SearchHit(
-        source=str(metadata.get("source", "")),
-        page=metadata.get("page"),
-        chunk_id=str(metadata.get("id", doc.id or "")),
-        score=float(metadata.get("score", 0.0)),
-        text=doc.page_content,
-        headings=metadata.get("headings"),
-        start=metadata.get("start"),
-    )

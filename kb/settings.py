@@ -176,7 +176,7 @@ class ServerSettings(BaseModel):
     max_upload_mb: float = Field(50.0, gt=0, description="Largest accepted upload per file, in MiB.")
     max_files: int = Field(20, gt=0, description="Most files per upload request.")
     queue_size: int = Field(16, gt=0, description="Generation requests allowed to wait before 429.")
-    session_turns: int = Field(8, gt=0, description="Turns of history kept per session id.")
+    session_turns: int = Field(8, gt=0, description="Turns of a conversation handed to the model as history.")
     max_question_chars: int = Field(
         4000, gt=0, description="Longest question (or last OpenAI user message) accepted; longer is 413."
     )

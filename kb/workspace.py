@@ -2,7 +2,7 @@
 
 ``KB_HOME/kbs/<name>/`` holds one knowledge base: ``kb.json`` (what makes the folder one), the manifest,
 the lexical index, the embedded Chroma store (unless a Chroma server is configured) and ``uploads/``.
-Assembled models live in ``KB_HOME/models/``.
+Assembled models live in ``KB_HOME/models/``, conversations and ratings in ``KB_HOME/conversations.sqlite3``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kb.composition import components_from_settings, open_knowledge_base
+from kb.conversations import ConversationStore
 from kb.knowledge_base import INFO_FILE, KnowledgeBase
 from kb.offline import apply_offline_environment
 from kb.settings import Settings
@@ -106,6 +107,15 @@ class Workspace:
     def root(self) -> Path:
         """Folder holding one sub-folder per knowledge base."""
         return self._settings.home / "kbs"
+
+    def conversations(self) -> ConversationStore:
+        """Open the store of conversations and ratings every knowledge base of this home shares.
+
+        The caller owns the store and closes it; the server holds one for its lifetime, the CLI one per command.
+        """
+        return ConversationStore(
+            self._settings.home / "conversations.sqlite3", max_turns=self._settings.server.session_turns
+        )
 
     def chat_model(self) -> BaseChatModel:
         """The shared chat model, built on first use.

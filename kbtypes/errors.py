@@ -7,6 +7,7 @@ Every error kb raises on purpose derives from ``KBError``, grouped by what the c
     │   └── EmbeddingMismatch  the KB was built with another embedding model: use that one or rebuild
     ├── KnowledgeBaseNotFound  no KB of that name: create it or pick another
     ├── DocumentNotFound       no such document in the KB
+    ├── ConversationNotFound   no such conversation (or turn) for this caller
     ├── IngestError            a file could not be turned into chunks: fix or skip the file
     │   └── UnsupportedFileType  kb has no loader for this kind of file
     └── ProviderUnavailable    a model or server kb depends on cannot be reached or loaded
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConversationNotFound",
     "DocumentNotFound",
     "EmbeddingMismatch",
     "IngestError",
@@ -47,6 +49,10 @@ class KnowledgeBaseNotFound(KBError):
 
 class DocumentNotFound(KBError):
     """The knowledge base holds no document with that source or id."""
+
+
+class ConversationNotFound(KBError):
+    """The caller holds no conversation (or turn) with that id in the knowledge base."""
 
 
 class IngestError(KBError):

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
-__all__ = ["DocumentInfo", "FileFailure", "IngestReport", "KnowledgeBaseInfo", "SearchHit"]
+__all__ = [
+    "DocumentChunk",
+    "DocumentInfo",
+    "DocumentText",
+    "FileFailure",
+    "IngestReport",
+    "KnowledgeBaseInfo",
+    "SearchHit",
+]
 
 
 class SearchHit(BaseModel):
@@ -33,14 +41,45 @@ class DocumentInfo(BaseModel):
     size: int
 
 
+class DocumentChunk(BaseModel):
+    """One chunk of a document, as kb indexed it."""
+
+    chunk_id: str
+    index: int = Field(description="Position of the chunk in the document, from 0.")
+    text: str
+    page: int | None = None
+    headings: str | None = None
+    start: int | None = Field(
+        default=None, description="Character offset of the chunk in the document's text."
+    )
+
+
+class DocumentText(BaseModel):
+    """A whole document as kb indexed it: its chunks in reading order (repeated chunks appear once)."""
+
+    doc_id: str
+    source: str
+    status: str
+    chunks: list[DocumentChunk]
+
+
 class KnowledgeBaseInfo(BaseModel):
-    """Summary of one knowledge base."""
+    """Summary of one knowledge base, with the models and chunking it was built with."""
 
     name: str
     description: str = ""
     documents: int
     chunks: int
     embedding_model: str
+    chat_model: str = Field(
+        default="", description="The chat model setting answers come from (``KB_LLM__SPEC``)."
+    )
+    chunk_size: int = Field(default=0, description="Longest chunk, in characters.")
+    chunk_overlap: int = Field(default=0, description="Characters neighbouring chunks share.")
+    retrieval_mode: str = Field(
+        default="", description="dense, bm25 or hybrid, unless a request says otherwise."
+    )
+    k: int = Field(default=0, description="Passages retrieved per question.")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kb import (
     ConfigError,
+    ConversationNotFound,
     DocumentNotFound,
     EmbeddingMismatch,
     IngestError,
@@ -41,11 +42,13 @@ from server.openai_schemas import OpenAIErrorBody
 from server.request_body import BodyLimit, safe_validation_errors
 from server.routes_ask import router as ask_router
 from server.routes_chatglm import router as chatglm_router
+from server.routes_conversations import router as conversations_router
 from server.routes_documents import router as documents_router
 from server.routes_kbs import router as kbs_router
 from server.routes_openai import router as openai_router
+from server.routes_web import PageFiles
+from server.routes_web import router as web_router
 from server.schemas import ErrorBody, Health
-from server.sessions import SessionStore
 from server.streaming import ClientDisconnected
 
 __all__ = ["create_app"]
@@ -57,12 +60,12 @@ _STATUS_BY_ERROR: list[tuple[type[KBError], int]] = [
     (EmbeddingMismatch, 409),
     (KnowledgeBaseNotFound, 404),
     (DocumentNotFound, 404),
+    (ConversationNotFound, 404),
     (ProviderUnavailable, 503),
     (IngestError, 400),
     (ConfigError, 400),
     (KBError, 400),
 ]
-_MAX_SESSIONS = 1000
 _MIB = 1 << 20
 
 
@@ -101,7 +104,7 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
         services = Services(
             workspace=ws,
             queue=GenerationQueue(max_waiting=current.server.queue_size),
-            sessions=SessionStore(max_turns=current.server.session_turns, max_sessions=_MAX_SESSIONS),
+            conversations=ws.conversations(),
             jobs=IngestJobs(store=JobStore(ws.settings.home / "jobs.sqlite3")),
         )
         app.state.services = services
@@ -111,6 +114,7 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
             yield
         finally:
             await anyio.to_thread.run_sync(services.jobs.shutdown)
+            services.conversations.close()
             if built:
                 ws.close()
 
@@ -135,8 +139,17 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
     app.add_middleware(RequestContextMiddleware)
 
     app.include_router(_health_router())
+    app.include_router(web_router)
+    app.mount("/web", PageFiles(), name="web")
     secured = [Depends(require_api_key)]
-    for router in (kbs_router, documents_router, ask_router, openai_router, chatglm_router):
+    for router in (
+        kbs_router,
+        documents_router,
+        conversations_router,
+        ask_router,
+        openai_router,
+        chatglm_router,
+    ):
         body = OpenAIErrorBody if router is openai_router else ErrorBody
         unauthorized: dict[int | str, dict[str, Any]] = {
             401: {"model": body, "description": "Missing or invalid API key."}

@@ -11,9 +11,9 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kb import KnowledgeBase, Settings, Workspace, validate_kb_name
+from kb.conversations import ConversationStore
 from server.generation import GenerationQueue
 from server.jobs import IngestJobs
-from server.sessions import SessionStore
 
 __all__ = [
     "CallerDep",
@@ -37,11 +37,11 @@ def get_settings() -> Settings:
 
 @dataclass
 class Services:
-    """What every request shares: the workspace (facade), the model queue, sessions and ingest jobs."""
+    """What every request shares: the workspace (facade), the model queue, conversations and ingest jobs."""
 
     workspace: Workspace
     queue: GenerationQueue
-    sessions: SessionStore
+    conversations: ConversationStore
     jobs: IngestJobs
 
 
@@ -80,8 +80,8 @@ def require_api_key(
 ) -> None:
     """Let the request through when the server has no API keys or it sends one of them as a bearer token.
 
-    The caller is recorded as which key it sent (``get_caller``), so per-caller state such as conversation
-    sessions stays apart between holders of different keys.
+    The caller is recorded as which key it sent (``get_caller``), so per-caller state such as conversations
+    stays apart between holders of different keys.
 
     Raises:
         HTTPException: 401 without a valid key.

@@ -9,12 +9,12 @@ from functools import partial
 
 from fastapi import APIRouter, Request, Response
 
-from kb import Answer, AnswerEvent, KBError, KnowledgeBase, TokenEvent
+from kb import Answer, AnswerEvent, KBError, KnowledgeBase, SourcesEvent, TokenEvent
+from kb.conversations import ConversationStore
 from server.deps import CallerDep, KnowledgeBaseDep, ServicesDep, SettingsDep
 from server.generation import Ticket
 from server.request_body import check_conversation
 from server.schemas import AskRequest, AskResponse, ErrorBody, answering_responses
-from server.sessions import SessionStore
 from server.streaming import EventStream, answer_events, answer_unless_disconnected, sse
 
 __all__ = ["router"]
@@ -24,10 +24,10 @@ logger = logging.getLogger(__name__)
 router = APIRouter(tags=["ask"])
 
 _SSE_DOC = (
-    'Server-sent events, in order: `token` (`{"text"}`, a piece of the answer, repeated), `sources` '
-    '(`{"sources": [...]}`, the passages with their `cited` flags), then `done` (the full answer '
-    'object, as in the JSON reply). On failure an `error` event (`{"detail", "type", "request_id"}`) '
-    "ends the stream instead."
+    'Server-sent events, in order: `sources` (`{"sources": [...]}`, the passages the model is shown, '
+    'before it writes), `token` (`{"text"}`, a piece of the answer, repeated), then `done` (the full '
+    "answer object, as in the JSON reply, with `cited` flags and quotes). On failure an `error` event "
+    '(`{"detail", "type", "request_id"}`) ends the stream instead.'
 )
 
 
@@ -55,31 +55,32 @@ async def ask(
     (`refused: true`) and the model is not called.
 
     Conversation: send earlier turns as `history` (`[[question, answer], ...]`), or send a
-    `session_id` and the server keeps the last turns for you (its stored history then replaces
-    `history`).
+    `session_id` and the server keeps the conversation for you, across restarts (its stored history then
+    replaces `history`; the reply's `turn` numbers the stored turn, to rate it).
 
     One model serves every user, so questions wait their turn in order; when too many are waiting the
     answer is `429` with a `Retry-After` header. A client that disconnects stops its generation.
 
-    With `stream: true` the answer comes as `text/event-stream`, in order: `token` events
-    (`{"text"}`, pieces of the answer), one `sources` event (`{"sources": [...]}` with `cited` flags),
-    then `done` (the whole answer object, as in the JSON reply; its `answer` is authoritative). A
-    failure ends the stream with an `error` event (`{"detail", "type", "request_id"}`).
+    With `stream: true` the answer comes as `text/event-stream`, in order: one `sources` event
+    (`{"sources": [...]}`, the passages the model is shown, before the first token), `token` events
+    (`{"text"}`, pieces of the answer), then `done` (the whole answer object, as in the JSON reply, with
+    `cited` flags and quotes; its `answer` is authoritative: a checked answer may replace the streamed
+    text). A failure ends the stream with an `error` event (`{"detail", "type", "request_id"}`).
     """
     history = list(body.history)
     if body.session_id:
-        history = services.sessions.history(caller, kb.name, body.session_id) or history
+        history = services.conversations.history(caller, kb.name, body.session_id) or history
     check_conversation(body.question, history, settings.server)
     ticket = services.queue.reserve()
     make_events = _events_factory(kb, body, history)
     if body.stream:
         request_id = getattr(request.state, "request_id", "")
-        remember = partial(_remember, services.sessions, caller, kb.name, body, history)
+        remember = partial(_remember, services.conversations, caller, kb.name, body, history)
         content = _sse_answer(ticket, make_events, body, kb.name, remember, request_id)
         return EventStream(content, ticket=ticket)
     answer = await answer_unless_disconnected(request, ticket, make_events)
-    _remember(services.sessions, caller, kb.name, body, history, answer)
-    return AskResponse(**answer.model_dump(), session_id=body.session_id)
+    turn = _remember(services.conversations, caller, kb.name, body, history, answer)
+    return AskResponse(**answer.model_dump(), session_id=body.session_id, turn=turn)
 
 
 def _events_factory(
@@ -94,15 +95,16 @@ def _events_factory(
 
 
 def _remember(
-    sessions: SessionStore,
+    conversations: ConversationStore,
     caller: str,
     kb: str,
     body: AskRequest,
     history: list[tuple[str, str]],
     answer: Answer,
-) -> None:
-    if body.session_id:
-        sessions.append(caller, kb, body.session_id, body.question, answer.answer, earlier=history)
+) -> int | None:
+    if not body.session_id:
+        return None
+    return conversations.append(caller, kb, body.session_id, body.question, answer, earlier=history)
 
 
 async def _sse_answer(
@@ -110,18 +112,19 @@ async def _sse_answer(
     make_events: Callable[[], Iterator[AnswerEvent]],
     body: AskRequest,
     kb: str,
-    remember: Callable[[Answer], None],
+    remember: Callable[[Answer], int | None],
     request_id: str,
 ) -> AsyncGenerator[bytes, None]:
     try:
         async with aclosing(answer_events(ticket, make_events)) as events:
             async for event in events:
-                if isinstance(event, TokenEvent):
+                if isinstance(event, SourcesEvent):
+                    yield sse("sources", {"sources": [source.model_dump() for source in event.sources]})
+                elif isinstance(event, TokenEvent):
                     yield sse("token", {"text": event.text})
                 elif isinstance(event, Answer):
-                    remember(event)
-                    yield sse("sources", {"sources": [source.model_dump() for source in event.sources]})
-                    done = AskResponse(**event.model_dump(), session_id=body.session_id)
+                    turn = remember(event)
+                    done = AskResponse(**event.model_dump(), session_id=body.session_id, turn=turn)
                     yield sse("done", done.model_dump(mode="json"))
     except Exception as e:  # the stream is the boundary: headers are sent, so report in-band
         logger.exception("answer stream failed request_id=%s kb=%s", request_id, kb)

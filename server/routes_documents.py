@@ -6,8 +6,9 @@ import logging
 from contextlib import aclosing
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
@@ -16,7 +17,7 @@ from kb import DocumentNotFound
 from server.deps import KnowledgeBaseDep, ServicesDep, SettingsDep
 from server.jobs import JobNotFound
 from server.multipart_limit import FILE_TOO_LARGE, LimitedMultiPartParser
-from server.schemas import DocumentList, ErrorBody, IngestJob, TextDocument
+from server.schemas import DocumentList, DocumentText, ErrorBody, IngestJob, TextDocument
 from server.uploads import (
     PendingFile,
     commit,
@@ -32,6 +33,13 @@ __all__ = ["router"]
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["documents"])
+
+DocId = Annotated[
+    str,
+    Path(
+        min_length=1, max_length=1024, description="`doc_id` (or source path) from `GET /kbs/{kb}/documents`."
+    ),
+]
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such knowledge base (or document, or job)."}
@@ -172,13 +180,40 @@ def list_documents(kb: KnowledgeBaseDep) -> DocumentList:
     return DocumentList(documents=kb.documents())
 
 
+@router.get("/kbs/{kb}/documents/{doc_id}", responses=_NOT_FOUND)
+def read_document(kb: KnowledgeBaseDep, doc_id: DocId) -> DocumentText:
+    """The document as kb indexed it: its chunks in reading order, with page, heading path and offset."""
+    return kb.document_text(doc_id)
+
+
+@router.get(
+    "/kbs/{kb}/documents/{doc_id}/file",
+    response_class=FileResponse,
+    responses={**_NOT_FOUND, 200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
+)
+def download_document(kb: KnowledgeBaseDep, doc_id: DocId) -> FileResponse:
+    """Download the document's original file, as it is now where it was ingested from.
+
+    Always sent as an attachment of type `application/octet-stream`: a browser saves it, never renders it
+    (an HTML file someone uploaded must not run as this site's page).
+    """
+    path = kb.original_file(doc_id)
+    return FileResponse(
+        path,
+        media_type="application/octet-stream",
+        filename=path.name,
+        content_disposition_type="attachment",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
 @router.delete(
     "/kbs/{kb}/documents/{doc_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=_NOT_FOUND,
 )
-def delete_document(kb: KnowledgeBaseDep, doc_id: str) -> None:
+def delete_document(kb: KnowledgeBaseDep, doc_id: DocId) -> None:
     """Remove a document: its chunks leave the index and its uploaded file is deleted.
 
     `doc_id` is the `doc_id` from `GET /kbs/{kb}/documents`.

@@ -62,9 +62,9 @@ def create_knowledge_base(body: CreateKnowledgeBase, services: ServicesDep) -> K
     responses={**_NOT_FOUND, **_BAD_NAME},
 )
 def delete_knowledge_base(kb: KnowledgeBaseDep, services: ServicesDep) -> None:
-    """Delete a knowledge base with its vectors, index, uploaded files and conversation sessions."""
+    """Delete a knowledge base with its vectors, index, uploaded files and conversations."""
     services.workspace.delete(kb.name)
-    services.sessions.forget_kb(kb.name)
+    services.conversations.forget_kb(kb.name)
 
 
 @router.get("/kbs/{kb}", responses={**_NOT_FOUND, **_BAD_NAME})

@@ -7,14 +7,20 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from kb import Answer, DocumentInfo, KnowledgeBaseInfo, RetrievalOptions, SearchHit
+from kb.conversations import Conversation, Rating, Turn
+from kbtypes.results import DocumentText
 from server.request_body import RequestBody
 
 __all__ = [
     "AskRequest",
     "AskResponse",
+    "ConversationList",
+    "ConversationTurns",
     "CreateKnowledgeBase",
     "DocumentInfo",
+    "DocumentText",
     "ErrorBody",
+    "FeedbackRequest",
     "FileFailureBody",
     "Health",
     "IngestJob",
@@ -26,6 +32,7 @@ __all__ = [
     "SearchRequest",
     "SearchResponse",
     "TextDocument",
+    "TitleRequest",
 ]
 
 RetrievalModeName = Literal["dense", "bm25", "hybrid"]
@@ -227,6 +234,42 @@ class AskResponse(Answer):
     """An answer with the passages it cites."""
 
     session_id: str | None = Field(default=None, description="The session the turn was stored in, if any.")
+    turn: int | None = Field(
+        default=None, description="The turn's number in that session (to rate it), if it was stored."
+    )
+
+
+class TitleRequest(BaseModel):
+    """A conversation's title."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(default="", max_length=200, description="Shown in the conversation list.")
+
+
+class FeedbackRequest(BaseModel):
+    """A user's verdict on one answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rating: Rating | None = Field(description="up, down, or null to clear the rating.")
+    comment: str = Field(
+        default="", max_length=2000, description="What was wrong or right, in the user's words."
+    )
+
+
+class ConversationList(BaseModel):
+    """The caller's conversations with one knowledge base."""
+
+    conversations: list[Conversation]
+
+
+class ConversationTurns(BaseModel):
+    """One conversation with every turn."""
+
+    id: str
+    kb: str
+    turns: list[Turn]
 
 
 def answering_responses(body: type[BaseModel]) -> dict[int | str, dict[str, Any]]:

@@ -139,8 +139,10 @@ def test_upload_then_ask_gives_a_cited_answer(client: TestClient) -> None:
         "/kbs/manuals/ask", json={"question": "And how long does it fly?", "session_id": "alice"}
     )
     assert follow_up.status_code == 200
-    sessions = client.app.state.services.sessions  # type: ignore[attr-defined]
-    assert [q for q, _ in sessions.history("", "manuals", "alice")] == [QUESTION, "And how long does it fly?"]
+    assert follow_up.json()["turn"] == answer.turn + 1  # type: ignore[operator]
+    stored = client.get("/kbs/manuals/conversations/alice").json()["turns"]
+    assert [turn["question"] for turn in stored] == [QUESTION, "And how long does it fly?"]
+    assert [s["source"] for s in stored[0]["sources"] if s["cited"]] == ["warranty.md"]
 
 
 def test_sessions_are_kept_apart_per_api_key(
@@ -158,13 +160,14 @@ def test_sessions_are_kept_apart_per_api_key(
                 "/kbs/manuals/ask", json={"question": question, "session_id": "same-id"}, headers=keys[who]
             )
             assert response.status_code == 200, response.text
-        sessions = app.state.services.sessions
-        assert [q for q, _ in sessions.history("key-0", "manuals", "same-id")] == [
-            "What is the capital of Australia?"
-        ]
-        assert [q for q, _ in sessions.history("key-1", "manuals", "same-id")] == [
-            "Who painted the Mona Lisa?"
-        ]
+        for who, question in [
+            ("alice", "What is the capital of Australia?"),
+            ("bob", "Who painted the Mona Lisa?"),
+        ]:
+            stored = client.get("/kbs/manuals/conversations/same-id", headers=keys[who]).json()["turns"]
+            assert [turn["question"] for turn in stored] == [question]
+            listed = client.get("/kbs/manuals/conversations", headers=keys[who]).json()["conversations"]
+            assert [c["title"] for c in listed] == [question]
 
 
 def test_chatglm_api_shape(client: TestClient) -> None:
@@ -178,7 +181,7 @@ def test_chatglm_api_shape(client: TestClient) -> None:
     assert "24" in body["response"]
 
 
-def test_sse_stream_sends_tokens_then_sources_then_done(base_url: str) -> None:
+def test_sse_stream_sends_sources_then_tokens_then_done(base_url: str) -> None:
     with (
         httpx.Client(base_url=base_url, timeout=120) as http,
         http.stream("POST", "/kbs/manuals/ask", json={"question": QUESTION, "stream": True}) as response,
@@ -187,13 +190,16 @@ def test_sse_stream_sends_tokens_then_sources_then_done(base_url: str) -> None:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = list(_sse(response.iter_lines()))
     names = [name for name, _ in events]
-    assert names[-2:] == ["sources", "done"]
-    assert set(names[:-2]) == {"token"}
+    # The passages come before the model writes: a page shows them while the answer streams.
+    assert names[0] == "sources"
+    assert names[-1] == "done"
+    assert set(names[1:-1]) == {"token"}
     assert len(names) > 3
     done = AskResponse.model_validate(events[-1][1])
     assert "24" in done.answer
-    assert any(s["cited"] and s["source"] == "warranty.md" for s in events[-2][1]["sources"])
-    assert done.sources == [Source.model_validate(s) for s in events[-2][1]["sources"]]
+    shown = [Source.model_validate(s) for s in events[0][1]["sources"]]
+    assert [s.chunk_id for s in shown] == [s.chunk_id for s in done.sources]
+    assert any(s.cited and s.source == "warranty.md" for s in done.sources)
 
 
 def test_the_official_openai_client_works_unmodified(base_url: str) -> None:

@@ -77,3 +77,29 @@ def test_retire_moves_every_id_of_a_file_to_the_retired_list(tmp_path: Path) -> 
     assert manifest.retired_ids() == ["y"]
     assert manifest.owned_ids() == {"w"}
     assert manifest.chunk_count() == 1
+
+
+def test_a_manifest_from_before_recipes_reads_every_file_again_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "manifest.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE files (source TEXT PRIMARY KEY, root TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL, "
+        "mtime_ns INTEGER NOT NULL, sha256 TEXT NOT NULL, status TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', "
+        "chunk_ids TEXT NOT NULL DEFAULT '[]', pending_ids TEXT NOT NULL DEFAULT '[]', updated_at REAL NOT NULL);"
+        "INSERT INTO files (source, size, mtime_ns, sha256, status, chunk_ids, updated_at) "
+        "VALUES ('a.md', 3, 1, 'abc', 'indexed', '[\"c1\"]', 0);"
+    )
+    old.commit()
+    old.close()
+
+    manifest = Manifest(path)
+    assert manifest.records()["a.md"].stale is False
+    manifest.adopt_recipe("chunking=2")
+    assert manifest.records()["a.md"].stale is True
+    manifest.commit("a.md", root="", size=3, mtime_ns=1, sha256="abc", chunk_ids=["c1"])
+    manifest.adopt_recipe("chunking=2")
+    assert manifest.records()["a.md"].stale is False
+    manifest.adopt_recipe("chunking=3")
+    assert manifest.records()["a.md"].stale is True

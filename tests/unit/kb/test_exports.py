@@ -16,6 +16,7 @@ def test_kb_exports() -> None:
         "AnswerEvent",
         "AnswerMode",
         "ConfigError",
+        "ConversationNotFound",
         "DocumentInfo",
         "DocumentNotFound",
         "EmbeddingMismatch",
@@ -73,6 +74,7 @@ def test_each_package_imports_first_in_a_fresh_process(module: str) -> None:
 def test_errors_share_one_root() -> None:
     for name in (
         "ConfigError",
+        "ConversationNotFound",
         "DocumentNotFound",
         "EmbeddingMismatch",
         "IngestError",
