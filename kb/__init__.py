@@ -10,7 +10,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kb.knowledge_base import KnowledgeBase, doc_id_for, supported_suffixes
+    from kb.documents import doc_id_for
+    from kb.knowledge_base import KnowledgeBase, supported_suffixes
     from kb.offline import apply_offline_environment
     from kb.settings import Settings
     from kb.workspace import Workspace, validate_kb_name
@@ -56,7 +57,7 @@ _EXPORTS: dict[str, str] = {
     "UnsupportedFileType": "kbtypes.errors",
     "Workspace": "kb.workspace",
     "apply_offline_environment": "kb.offline",
-    "doc_id_for": "kb.knowledge_base",
+    "doc_id_for": "kb.documents",
     "supported_suffixes": "kb.knowledge_base",
     "validate_kb_name": "kb.workspace",
 }

@@ -7,7 +7,6 @@ private, and this class offers the small typed method set callers need.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import logging
 import threading
@@ -15,12 +14,12 @@ from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kb.documents import doc_id_for, file_of, indexed_text
 from kb.search_plumbing import hit_from_document, lexical_predicate, vector_filter
 from kb.settings import Settings
 from kbtypes.answer import Answer, AnswerEvent
 from kbtypes.errors import ConfigError, DocumentNotFound
 from kbtypes.results import (
-    DocumentChunk,
     DocumentInfo,
     DocumentText,
     IngestReport,
@@ -50,11 +49,6 @@ INFO_FILE = "kb.json"
 """The file whose presence makes a folder a knowledge base (name, description, embedding model)."""
 
 _DEFAULT_OPTIONS = RetrievalOptions()
-
-
-def doc_id_for(source: str) -> str:
-    """Stable document id for a source path (used in URLs, where paths are awkward)."""
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
 
 
 def supported_suffixes() -> frozenset[str]:
@@ -243,24 +237,7 @@ class KnowledgeBase:
             DocumentNotFound: no document has that source path or doc id.
         """
         source = self._resolve_source(source_or_id)
-        record = self._manifest.get(source)
-        ids = list(record.chunk_ids) if record else []
-        stored = sorted(
-            self._index.store.get(ids), key=lambda chunk: int(chunk.metadata.get("chunk_index", 0))
-        )
-        chunks = [
-            DocumentChunk(
-                chunk_id=chunk.id,
-                index=int(chunk.metadata.get("chunk_index", 0)),
-                text=chunk.text,
-                page=chunk.metadata.get("page"),
-                headings=chunk.metadata.get("headings"),
-                start=chunk.metadata.get("start"),
-            )
-            for chunk in stored
-        ]
-        status = record.status if record else "indexed"
-        return DocumentText(doc_id=doc_id_for(source), source=source, status=status, chunks=chunks)
+        return indexed_text(source, self._manifest.get(source), self._index.store)
 
     def original_file(self, source_or_id: str) -> Path:
         """Where the document's file is now (the folder it was ingested from, or the uploads).
@@ -269,13 +246,7 @@ class KnowledgeBase:
             DocumentNotFound: no such document, or its file is gone from where it was ingested.
         """
         source = self._resolve_source(source_or_id)
-        record = self._manifest.get(source)
-        root = Path(record.root) if record and record.root else self.uploads_directory
-        base = (root.parent if root.is_file() else root).resolve()
-        path = (base / source).resolve()
-        if not path.is_relative_to(base) or not path.is_file():
-            raise DocumentNotFound(f"the file of document {source!r} is no longer at {base}")
-        return path
+        return file_of(source, self._manifest.get(source), self.uploads_directory)
 
     # -- retrieval --------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,13 +24,24 @@ def free_port() -> int:
 
 @contextmanager
 def run_local_server(
-    argv: Sequence[str], health_path: str, *, log_path: Path, startup_timeout_s: float = 60.0
+    argv: Sequence[str],
+    health_path: str,
+    *,
+    log_path: Path,
+    startup_timeout_s: float = 60.0,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
-    """Run ``argv`` (``{port}`` is filled in), yield its base URL once ``health_path`` answers 200, stop it after."""
+    """Run ``argv`` (``{port}`` is filled in), yield its base URL once ``health_path`` answers 200, stop it after.
+
+    ``env`` replaces the child's environment (default: this process's).
+    """
     port = free_port()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [arg.format(port=port) for arg in argv], stdout=log, stderr=subprocess.STDOUT
+            [arg.format(port=port) for arg in argv],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
         )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -17,6 +17,17 @@ from rag.embeddings import E5Embeddings
 from server import create_app
 
 MakeClient = Callable[..., TestClient]
+#: Answers of the shared test model stay short, which keeps the tests quick.
+MAX_TOKENS = 48
+
+
+@pytest.fixture(scope="session")
+def chat_model(tmp_path_factory: pytest.TempPathFactory) -> BaseChatModel:
+    """The real default model (Qwen2.5-Coder-0.5B GGUF), loaded once."""
+    from rag.llms import ChatLlamaCpp, ensure_default_model
+
+    path = ensure_default_model(tmp_path_factory.mktemp("models"))
+    return ChatLlamaCpp(model_path=str(path), n_ctx=2048, max_tokens=MAX_TOKENS, temperature=0.0)
 
 
 @pytest.fixture

@@ -29,22 +29,13 @@ from kb.settings import LLMSettings, ServerSettings
 from rag.embeddings import E5Embeddings
 from server import create_app
 from server.schemas import AskResponse, Health, IngestJob
+from tests.integration.conftest import MAX_TOKENS
 
 pytestmark = pytest.mark.slow
 
 WARRANTY = "# Warranty\n\nThe Zephyr X2 drone comes with a warranty of 24 months from the date of purchase.\n"
 BATTERY = "# Battery\n\nThe Zephyr X2 battery takes 90 minutes to charge fully and flies for 31 minutes.\n"
 QUESTION = "How long is the warranty of the Zephyr X2 drone?"
-MAX_TOKENS = 48
-
-
-@pytest.fixture(scope="module")
-def chat_model(tmp_path_factory: pytest.TempPathFactory) -> BaseChatModel:
-    """The real default model (Qwen2.5-Coder-0.5B GGUF), loaded once; short answers keep the tests quick."""
-    from rag.llms import ChatLlamaCpp, ensure_default_model
-
-    path = ensure_default_model(tmp_path_factory.mktemp("models"))
-    return ChatLlamaCpp(model_path=str(path), n_ctx=2048, max_tokens=MAX_TOKENS, temperature=0.0)
 
 
 @contextmanager
