@@ -1,12 +1,6 @@
 """Retrieval and answer evaluation of a knowledge base against a JSONL question set.
 
-Each line of the question file is one case::
-
-    {"q": "ChatGLM-6B 有多少参数？", "sources": ["zh-chatglm/README.md"], "keys": ["62 亿"]}
-
-``sources`` are paths relative to the ingested folder, as ``SearchHit.source`` reports them; an empty list
-marks a question the knowledge base cannot answer. ``keys`` are strings that literally appear in the
-passage that answers the question (matched case-insensitively).
+The question file's format is :mod:`kb.eval_cases`.
 
 Metrics, all over the answerable cases unless said otherwise:
 
@@ -25,18 +19,17 @@ Cases may carry ``split`` ("tune" or "heldout"): tune the answer stage on one ha
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
 import time
 import unicodedata
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field
 
+from kb.eval_cases import EvalCase, load_cases
 from kbtypes.errors import ConfigError
 from kbtypes.retrieval import RetrievalOptions
 
@@ -47,42 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CaseResult", "EvalCase", "EvalReport", "evaluate", "facts_found", "load_cases", "percentile"]
 
+
 logger = logging.getLogger(__name__)
-
-
-class EvalCase(BaseModel):
-    """One question of an evaluation set."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    q: str = Field(min_length=1, description="The question.")
-    sources: list[str] = Field(
-        default_factory=list,
-        description="Files (relative to the ingested root) that answer it; empty = unanswerable.",
-    )
-    keys: list[str] = Field(
-        default_factory=list, description="Strings that literally appear in the answering passage."
-    )
-    answer: list[str] = Field(
-        default_factory=list,
-        description='Facts a correct answer states; alternatives of one fact separated by "|". Empty = use keys.',
-    )
-    id: str = Field(default="", description="Stable name of the case.")
-    group: str = Field(default="", description="Cases asking the same fact in other words share a group.")
-    split: Literal["", "tune", "heldout"] = Field(default="", description="Tuning or held-out half.")
-    lang: str = Field(default="", description="Language of the question (zh, en).")
-    kind: str = Field(default="", description="Where the answer sits: table, number, list, command, prose.")
-    cross: bool = Field(
-        default=False, description="The question's language differs from the answering text's."
-    )
-    line: int = Field(
-        default=0, ge=0, description="Line of the question file the case came from (0 = built in code)."
-    )
-
-    @property
-    def answerable(self) -> bool:
-        """Whether the knowledge base holds an answer."""
-        return bool(self.sources)
 
 
 class CaseResult(BaseModel):
@@ -158,53 +117,6 @@ class EvalReport(BaseModel):
     def failures(self) -> list[CaseResult]:
         """The cases that missed, in file order."""
         return [result for result in self.results if result.failures]
-
-
-def load_cases(path: Path) -> list[EvalCase]:
-    """Read a JSONL question file; blank lines are skipped.
-
-    Args:
-        path: the file, one JSON object per line.
-
-    Returns:
-        The cases in file order.
-
-    Raises:
-        ConfigError: the file is missing or empty, or a line is not a valid case (the message names the line).
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read question file {path}: {e.strerror or e}") from e
-    cases: list[EvalCase] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            data: Any = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise ConfigError(
-                f"{path}:{number}: not valid JSON ({e.msg}); each line must be one object"
-            ) from e
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}:{number}: expected a JSON object with q, sources and keys")
-        try:
-            case = EvalCase.model_validate({**data, "line": number})
-        except ValidationError as e:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-            )
-            raise ConfigError(f"{path}:{number}: invalid case ({problems})") from e
-        if not case.sources and case.keys:
-            raise ConfigError(
-                f"{path}:{number}: keys given for an unanswerable case; add its sources or drop the keys"
-            )
-        if any(not item.strip() for item in [*case.sources, *case.keys]):
-            raise ConfigError(f"{path}:{number}: sources and keys must be non-empty strings")
-        cases.append(case)
-    if not cases:
-        raise ConfigError(f"{path} holds no questions")
-    return cases
 
 
 def percentile(values: Sequence[float], pct: float) -> float:

@@ -111,10 +111,15 @@ class Workspace:
     def conversations(self) -> ConversationStore:
         """Open the store of conversations and ratings every knowledge base of this home shares.
 
-        The caller owns the store and closes it; the server holds one for its lifetime, the CLI one per command.
+        The caller owns the store and closes it; the server holds one for its lifetime.
         """
+        return self.conversations_of(self._settings)
+
+    @staticmethod
+    def conversations_of(settings: Settings) -> ConversationStore:
+        """The conversation store of ``settings.home``, without building a workspace (for the CLI)."""
         return ConversationStore(
-            self._settings.home / "conversations.sqlite3", max_turns=self._settings.server.session_turns
+            settings.home / "conversations.sqlite3", max_turns=settings.server.session_turns
         )
 
     def chat_model(self) -> BaseChatModel:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from kb.cli import ask, evaluate, ingest, manage, search, serve
+from kb.cli import ask, evaluate, feedback, ingest, manage, search, serve
 from kb.cli.context import CliContext
 from kb.logging_setup import configure_logging
 from kb.offline import apply_offline_environment
@@ -43,3 +43,4 @@ app.command()(serve.serve)
 app.command("ask")(ask.ask)
 app.command("chat")(ask.chat)
 app.command("eval")(evaluate.eval_command)
+app.add_typer(feedback.app, name="feedback")
