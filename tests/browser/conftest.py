@@ -18,17 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tests.servers import run_local_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 REPO = Path(__file__).resolve().parents[2]
 #: A document whose text is markup: it must show as text and never run.
 HOSTILE = (
