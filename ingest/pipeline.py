@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from ingest.manifest import FileRecord, Manifest
 from ingest.protocols import ChunkIndex, IngestProgress
 from ingest.reading import FileRead, ReadKind, read_ahead
 from ingest.scan import Candidate, listed, scan
-from ingest.splitting import CHUNKING_VERSION, split_blocks
+from ingest.splitting import CHUNKING_VERSION, split_blocks, stored_metadata
 from kbtypes.errors import IngestError
 from kbtypes.results import FileFailure, IngestReport
 
@@ -285,7 +286,9 @@ class Ingestor:
             ids.append(chunk_id(candidate.source, text_hash, 0))
             texts.append(chunk.page_content)
             hashes.append(text_hash)
-            metadatas.append(_chunk_metadata(chunk, candidate, index, text_hash))
+            metadatas.append(
+                stored_metadata(chunk, source=candidate.source, index=index, text_hash=text_hash)
+            )
         is_new = record is None or record.status != "indexed"
         return _Prepared(candidate, read.sha256, ids, texts, hashes, metadatas, is_new=is_new)
 
@@ -359,7 +362,15 @@ class Ingestor:
         text_by_hash: dict[str, str] = {}
         for item in batch:
             text_by_hash.update(zip(item.hashes, item.texts, strict=True))
-        embedded = self.index.embed(text_by_hash, should_stop=progress.cancelled if progress else None)
+        size = sum(item.candidate.size for item in batch)
+
+        def after_slice(done: int, total: int, receiver: IngestProgress) -> bool:  # a big file moves the bar
+            receiver.embedding(done, total, size)
+            return receiver.cancelled()
+
+        embedded = self.index.embed(
+            text_by_hash, after_slice=partial(after_slice, receiver=progress) if progress else None
+        )
         report.chunks_embedded += embedded.embedded
         report.embed_seconds += embedded.seconds
         report.embed_tokens += embedded.tokens
@@ -377,18 +388,3 @@ class Ingestor:
         for record in self.manifest.interrupted():
             # Its chunks were just swept; the next run re-indexes it from disk.
             self.manifest.remove(record.source)
-
-
-def _chunk_metadata(chunk: Document, candidate: Candidate, index: int, text_hash: str) -> dict[str, Any]:
-    metadata: dict[str, Any] = {
-        "source": candidate.source,
-        "suffix": candidate.path.suffix.lower().lstrip(".") or "none",
-        "chunk_index": index,
-        "start": int(chunk.metadata.get("start", 0)),
-        "content_hash": text_hash,
-    }
-    if chunk.metadata.get("page") is not None:
-        metadata["page"] = int(chunk.metadata["page"])
-    if chunk.metadata.get("headings"):
-        metadata["headings"] = str(chunk.metadata["headings"])
-    return metadata

@@ -36,9 +36,9 @@ class ChunkIndex(Protocol):
     """Where chunks go: the vector store and the lexical index in step (``rag.index_writer.IndexWriter``)."""
 
     def embed(
-        self, text_by_hash: Mapping[str, str], *, should_stop: Callable[[], bool] | None = None
+        self, text_by_hash: Mapping[str, str], *, after_slice: Callable[[int, int], bool] | None = None
     ) -> EmbeddedVectors:
-        """Vectors for these texts, reusing stored ones; ``should_stop`` may end a long batch early."""
+        """Vectors for these texts, reusing stored ones; ``after_slice(done, total)`` reports and may stop."""
 
     def upsert(
         self,
@@ -76,6 +76,9 @@ class IngestProgress(Protocol):
 
     def file_done(self, source: str, chunks: int, size: int) -> None:
         """One file of ``size`` bytes finished (indexed, unchanged, or failed)."""
+
+    def embedding(self, done: int, total: int, size: int) -> None:
+        """A batch of files of ``size`` bytes (one big file, often) is embedding: ``done`` of ``total`` chunks."""
 
     def cancelled(self) -> bool:
         """Whether to stop after the batch being written (a server shutting down); the rest waits for a rerun."""

@@ -10,7 +10,8 @@ never spans two pages or two heading sections.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Final
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, Final
 
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
@@ -20,7 +21,14 @@ from kbtypes.errors import ConfigError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["BLOCK_SEPARATOR", "CHUNKING_VERSION", "SEPARATORS", "extracted_text", "split_blocks"]
+__all__ = [
+    "BLOCK_SEPARATOR",
+    "CHUNKING_VERSION",
+    "SEPARATORS",
+    "extracted_text",
+    "split_blocks",
+    "stored_metadata",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -130,3 +138,19 @@ def _merge_adjacent(spans: list[tuple[int, int]], *, chunk_size: int) -> list[tu
         else:
             merged.append((start, end))
     return merged
+
+
+def stored_metadata(chunk: Document, *, source: str, index: int, text_hash: str) -> dict[str, Any]:
+    """What the index stores with a chunk: where it comes from, its place in the file and its content hash."""
+    metadata: dict[str, Any] = {
+        "source": source,
+        "suffix": PurePosixPath(source).suffix.lower().lstrip(".") or "none",
+        "chunk_index": index,
+        "start": int(chunk.metadata.get("start", 0)),
+        "content_hash": text_hash,
+    }
+    if chunk.metadata.get("page") is not None:
+        metadata["page"] = int(chunk.metadata["page"])
+    if chunk.metadata.get("headings"):
+        metadata["headings"] = str(chunk.metadata["headings"])
+    return metadata

@@ -58,18 +58,19 @@ class IndexWriter:
         return self._lexical
 
     def embed(
-        self, text_by_hash: Mapping[str, str], *, should_stop: Callable[[], bool] | None = None
+        self, text_by_hash: Mapping[str, str], *, after_slice: Callable[[int, int], bool] | None = None
     ) -> EmbeddedBatch:
         """One vector per distinct text: stored vectors are reused, only texts never seen are embedded.
 
-        A large batch (one big file is one batch) is embedded in slices, and ``should_stop`` is asked
-        between them, so a server shutting down does not wait for thousands of chunks.
+        A large batch (one big file is one batch) is embedded in slices. ``after_slice(done, total)`` is
+        called after each: a caller shows progress through a big file with it, and returns True to stop
+        (a server shutting down does not wait for thousands of chunks).
         """
         vectors = self._store.vectors_by_content_hash(list(text_by_hash))
         missing = [h for h in text_by_hash if h not in vectors]
         seconds, done, tokens = 0.0, 0, 0
         for start in range(0, len(missing), _EMBED_SLICE):
-            if start and should_stop is not None and should_stop():
+            if start and after_slice is not None and after_slice(done, len(missing)):
                 return EmbeddedBatch(vectors, done, seconds, tokens, complete=False)
             texts = [text_by_hash[h] for h in missing[start : start + _EMBED_SLICE]]
             started = time.perf_counter()

@@ -33,7 +33,9 @@ __all__ = [
     "source_from_document",
 ]
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+#: A figure: digits not glued to letters before them ("6" in "6 GB", not in "ChatGLM-6B", "INT4" or "FP16",
+#: which name things; a question about "INT4" says nothing about which figure answers it).
+_NUMBER = re.compile(r"(?<![A-Za-z\d.])(?<![A-Za-z]-)\d+(?:\.\d+)?")
 _TABLE_RULE = re.compile(r"^[\s|:\-–—+=]*$")
 _MIN_SENTENCE_CHARS = 2
 _ANSWER_WEIGHT = 2.0  # the answer's words say more about the supporting sentence than the question's

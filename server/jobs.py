@@ -63,6 +63,7 @@ class _Job:
         self.lock = threading.Lock()
         self._stopping = stopping
         self._store = store
+        self._committed = 0  # bytes of finished files; bytes_done may run ahead while one embeds
 
     def persist(self) -> None:
         if self._store is not None:
@@ -77,9 +78,14 @@ class _Job:
     def file_done(self, source: str, chunks: int, size: int) -> None:
         with self.lock:
             self.files_done += 1
-            self.bytes_done += size
+            self._committed += size
+            self.bytes_done = max(self.bytes_done, self._committed)
             self.chunks += chunks
         self.persist()
+
+    def embedding(self, done: int, total: int, size: int) -> None:
+        with self.lock:  # a big file moves the bar while it embeds, before it is done
+            self.bytes_done = max(self.bytes_done, self._committed + size * done // max(total, 1))
 
     def cancelled(self) -> bool:
         return self._stopping.is_set()

@@ -29,6 +29,7 @@ class _Bar:
 
     def __init__(self) -> None:
         self._bar: tqdm[None] | None = None
+        self._committed = 0  # bytes of finished files
         self._files = 0
         self._total_files = 0
         self._chunks = 0
@@ -54,7 +55,15 @@ class _Bar:
             self._bar.set_postfix_str(
                 f"{self._files}/{self._total_files} files, {self._chunks} chunks", refresh=False
             )
-            self._bar.update(size)
+        self._committed += size
+        self._advance_to(self._committed)
+
+    def embedding(self, done: int, total: int, size: int) -> None:
+        self._advance_to(self._committed + size * done // max(total, 1))
+
+    def _advance_to(self, position: int) -> None:
+        if self._bar is not None and position > self._bar.n:
+            self._bar.update(position - self._bar.n)
 
     def cancelled(self) -> bool:
         return False  # Ctrl-C interrupts the run itself; the manifest keeps it consistent

@@ -71,7 +71,7 @@ class LiveServer:
         return body
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server with knowledge base ``docs``: kb's sample documents and one document of markup."""
     root = tmp_path_factory.mktemp("web")
@@ -91,9 +91,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless."""
+    """Debian's Chromium, headless.
+
+    Module-scoped: playwright's sync API runs an event loop in this thread while it is open, which would
+    break every asyncio test that runs after it.
+    """
     with playwright_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         yield chromium

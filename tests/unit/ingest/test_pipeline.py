@@ -327,6 +327,9 @@ class _StopAfterFirstSlice:
     def file_done(self, source: str, chunks: int, size: int) -> None:
         pass
 
+    def embedding(self, done: int, total: int, size: int) -> None:
+        pass
+
     def cancelled(self) -> bool:
         self.asked += 1
         return True
@@ -364,6 +367,10 @@ class _Recorder:
     def __init__(self) -> None:
         self.total = (0, 0)
         self.done: list[tuple[str, int, int]] = []
+        self.embedding_steps: list[tuple[int, int, int]] = []
+
+    def embedding(self, done: int, total: int, size: int) -> None:
+        self.embedding_steps.append((done, total, size))
 
     def start(self, files: int, total_bytes: int) -> None:
         self.total = (files, total_bytes)
@@ -387,3 +394,21 @@ def test_progress_counts_bytes_so_a_bar_can_show_rate_and_eta(
     assert sum(chunks for _, chunks, _ in recorder.done) == report.chunks_written
     assert report.text_bytes > 0
     assert report.embed_tokens >= 2 * report.chunks_embedded > 0  # <s>, </s> and the text
+
+
+def test_a_big_file_moves_the_progress_while_it_embeds(tmp_path: Path, counting: CountingEmbeddings) -> None:
+    docs = tmp_path / "docs"
+    # About 200 chunks of 200 characters: one file, one batch, embedded in slices of 64.
+    _write(
+        docs / "big.md", "\n\n".join(f"Section {n} lists part {n * 17} and its weight." for n in range(1000))
+    )
+    recorder = _Recorder()
+
+    _ingestor(tmp_path / "kb", counting).ingest(docs, progress=recorder)
+
+    size = (docs / "big.md").stat().st_size
+    steps = recorder.embedding_steps
+    assert len(steps) >= 2
+    assert [done for done, _, _ in steps] == sorted({done for done, _, _ in steps})  # it only moves forward
+    assert all(0 < done < total and step_size == size for done, total, step_size in steps)
+    assert recorder.done == [("big.md", recorder.done[0][1], size)]  # the file itself finishes after

@@ -77,3 +77,14 @@ def test_extractive_answer_skips_sentences_that_are_questions() -> None:
     extract = extractive_answer("How do I start the server?", [faq])
     assert extract is not None
     assert extract.text.startswith("Start the server with kb serve")
+
+
+def test_digits_inside_names_are_not_figures() -> None:
+    # "FP16", "INT4" and "ChatGLM-6B" name things: the "6" of "6 GB" must point at the 6 GB sentence.
+    passage = (
+        "默认情况下，模型以 FP16 精度加载，运行上述代码需要大概 13GB 显存。"
+        "进行 2 至 3 轮对话后，8-bit 量化下 GPU 显存占用约为 10GB，4-bit 量化下仅需 6GB 占用。"
+    )
+    quote = best_quote(passage, "ChatGLM-6B 的 INT4 量化等级下最低需要多少显存？", "大约 6 GB 显存 [1]。")
+    assert quote is not None
+    assert quote.text.endswith("4-bit 量化下仅需 6GB 占用。")
