@@ -168,6 +168,9 @@ class ServerSettings(BaseModel):
     """How ``kb serve`` behaves."""
 
     host: str = Field("127.0.0.1", description="Address to bind.")
+    preload_model: bool = Field(
+        True, description="Load the chat model while the server starts, so the first question does not wait."
+    )
     port: int = Field(8000, gt=0, lt=65536, description="Port to bind.")
     api_keys: list[SecretStr] = Field(
         default_factory=list, description="Accepted bearer keys; empty = no auth."

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -109,6 +111,10 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
         )
         app.state.services = services
         await anyio.to_thread.run_sync(services.jobs.resume, ws)
+        if built and current.server.preload_model:
+            # In the background: the server answers health checks and lists at once, and the first question
+            # (which would otherwise load the model before it even shows its sources) finds it loaded.
+            threading.Thread(target=_preload, args=(ws,), name="kb-preload", daemon=True).start()
         logger.info("server ready kbs=%d queue_size=%d", len(ws.names()), current.server.queue_size)
         try:
             yield
@@ -156,6 +162,16 @@ def create_app(workspace: Workspace | None = None, settings: Settings | None = N
         }
         app.include_router(router, dependencies=secured, responses=unauthorized)
     return app
+
+
+def _preload(workspace: Workspace) -> None:
+    started = time.perf_counter()
+    try:
+        workspace.chat_model()
+    except KBError as e:  # no model configured, or it cannot load: the first question reports it
+        logger.warning("chat model not preloaded error=%s", e)
+        return
+    logger.info("chat model loaded seconds=%.1f", time.perf_counter() - started)
 
 
 def _refuse_body(request: Request, error: StarletteHTTPException) -> Response:

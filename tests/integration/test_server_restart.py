@@ -32,13 +32,14 @@ def _free_port() -> int:
         return port
 
 
-def _start(home: Path, port: int) -> subprocess.Popen[bytes]:
+def _start(home: Path, port: int, *, preload: bool = False) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("KB_")},
         "KB_HOME": str(home),
         "KB_SERVER__PORT": str(port),
         "KB_INGEST__EMBED_BATCH_SIZE": "2",  # many small committed batches: a kill lands between them
         "KB_SERVER__MAX_FILES": "30",
+        "KB_SERVER__PRELOAD_MODEL": "true" if preload else "false",  # these tests are about jobs, not answers
     }
     code = "from kb.settings import Settings; from server import run; run(Settings())"
     log = (home / f"server-{port}-{time.monotonic_ns()}.log").open("wb")
@@ -139,3 +140,18 @@ def test_sigterm_stops_a_running_job_at_its_next_batch_and_the_restart_finishes_
     job_id, seconds = _interrupt_mid_job(tmp_path, signal.SIGTERM)
     assert seconds <= 10  # not the whole job: the batch in progress, then exit
     _finish_after_restart(tmp_path, job_id)
+
+
+def test_the_server_loads_the_chat_model_before_the_first_question(tmp_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = _start(tmp_path, port, preload=True)
+    try:
+        _wait_healthy(base, server)
+        deadline = time.monotonic() + 90
+        while not httpx.get(f"{base}/health", timeout=5).json()["model_loaded"]:
+            assert time.monotonic() < deadline, "the chat model was not loaded in the background"
+            time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
