@@ -13,6 +13,7 @@ reciprocal-rank fusion.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 _CANDIDATES_PER_RESULT = 5
 _MIN_CANDIDATES = 20
+#: A code-like name: words joined by ``_``, ``.``, ``/`` or ``::`` (``KB_LLM__MAX_TOKENS``, ``api.py``,
+#: ``v1/chat/completions``). Hyphens are left out: "ChatGLM-6B" and "P-Tuning" are ordinary words here.
+_IDENTIFIER = re.compile(r"(?<![\w./:])[A-Za-z][A-Za-z0-9]*(?:(?:__?|\.|/|::)[A-Za-z0-9]+)+")
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,10 @@ class HybridSearch:
         missing = [chunk_id for chunk_id, _ in fused if chunk_id not in chunks]
         if missing:
             chunks.update((chunk.id, chunk) for chunk in store.get(missing, query_vector=query_vector))
+        if self.mode == "hybrid":
+            fused = _exact_names_first(
+                query, fused, {chunk_id: chunk.text for chunk_id, chunk in chunks.items()}
+            )
         distinct = (
             chunk_id
             for chunk_id, _ in iter_distinct(
@@ -109,3 +117,21 @@ class HybridSearch:
                 break
         logger.debug("retrieved mode=%s query_len=%d results=%d", self.mode, len(query), len(results))
         return results
+
+
+def _exact_names_first(
+    query: str, fused: list[tuple[str, float]], texts: Mapping[str, str]
+) -> list[tuple[str, float]]:
+    """Passages holding every code-like name of the query, ahead of the rest (each group keeps its order).
+
+    A setting, file or function name asked for by name is answered by the passage that spells it; fusion
+    alone can bury that passage when the embedder, which splits such names into pieces, ranks it low.
+    """
+    names = {name.casefold() for name in _IDENTIFIER.findall(query)}
+    if not names:
+        return fused
+    exact = [pair for pair in fused if all(name in texts.get(pair[0], "").casefold() for name in names)]
+    if not exact:
+        return fused
+    chosen = {chunk_id for chunk_id, _ in exact}
+    return exact + [pair for pair in fused if pair[0] not in chosen]

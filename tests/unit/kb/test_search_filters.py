@@ -59,3 +59,18 @@ def test_threshold_is_on_cosine_similarity_in_every_mode(kb: KnowledgeBase) -> N
     assert all(hit.score >= cut for hit in filtered)
     assert len(filtered) < len(unfiltered)
     assert kb.search("P-200 pump litres", RetrievalOptions(k=5, mode="hybrid", score_threshold=0.999)) == []
+
+
+def test_a_setting_asked_for_by_name_comes_first_across_languages(workspace: Workspace) -> None:
+    # Chinese questions about settings the English configuration reference names: dense ranks other
+    # passages higher and fusion buried the one that spells the name (seen before the rule existed).
+    knowledge_base = workspace.open("guide", create=True)
+    knowledge_base.ingest(Path(__file__).resolve().parents[3] / "data" / "docs")
+    for question in (
+        "KB_INGEST__CHUNK_OVERLAP 的默认值是多少？",
+        "KB_SERVER__MAX_UPLOAD_MB 默认多大？",
+        "KB_RETRIEVAL__RERANK_MODEL 是干什么的？",
+    ):
+        name = question.split()[0]
+        hits = knowledge_base.search(question, RetrievalOptions(k=3, mode="hybrid"))
+        assert name in hits[0].text, (question, [hit.text[:60] for hit in hits])

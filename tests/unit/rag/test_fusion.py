@@ -96,3 +96,24 @@ def test_distinct_results_are_produced_lazily() -> None:
         raise AssertionError("read past the first result")
 
     assert next(iter_distinct(ranked(), TEXTS)) == ("a", 1.0)
+
+
+def test_passages_spelling_every_code_name_of_the_query_go_first() -> None:
+    from rag.hybrid import _exact_names_first
+
+    fused = [("guide", 0.03), ("table", 0.02), ("config", 0.01)]
+    texts = {
+        "guide": "ChatGLM-6B 的安装指南",
+        "table": "量化等级: INT4 · 最低 GPU 显存: 6 GB",
+        "config": "Variable: KB_LLM__MAX_TOKENS · Default: 384; run python api.py",
+    }
+    assert [i for i, _ in _exact_names_first("KB_LLM__MAX_TOKENS 默认值？", fused, texts)] == [
+        "config",
+        "guide",
+        "table",
+    ]
+    assert _exact_names_first("kb_llm__max_tokens and api.py?", fused, texts)[0][0] == "config"
+    # Hyphenated words are ordinary words: a passage lacking "ChatGLM-6B" is not pushed down for it.
+    assert _exact_names_first("ChatGLM-6B INT4 显存", fused, texts) == fused
+    # A name no passage spells changes nothing.
+    assert _exact_names_first("KB_NOT_A_SETTING?", fused, texts) == fused
