@@ -23,6 +23,22 @@ function askForKey() {
 }
 
 const api = new Api(askForKey);
+const alertBox = document.getElementById("alert");
+let alertTimer = 0;
+
+/** Show a failed call's reason (the server's `detail`) until the next one, or for a while. */
+function showError(message) {
+  alertBox.textContent = `${i18n.t("chat.error")}: ${message}`;
+  alertBox.hidden = false;
+  clearTimeout(alertTimer);
+  alertTimer = setTimeout(() => (alertBox.hidden = true), 10_000);
+}
+
+// Every action is an async handler: whatever one of them fails with is shown, never silently dropped.
+window.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  showError(event.reason?.message || String(event.reason));
+});
 const currentKb = () => select.value;
 
 async function docId(kb, source) {

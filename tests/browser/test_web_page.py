@@ -48,6 +48,15 @@ def test_an_uploaded_file_is_listed_with_its_result(page: Any, server: LiveServe
     page.locator('#doc-rows tr[data-source="maintenance-plan.md"]').wait_for(timeout=10_000)
 
 
+def test_a_refused_action_shows_the_servers_reason(page: Any, server: LiveServer) -> None:
+    _open(page, server, "kbs")
+    page.fill("#new-kb-name", "docs")  # exists already
+    page.press("#new-kb-name", "Enter")
+    alert = page.locator("#alert")
+    alert.wait_for(state="visible", timeout=10_000)
+    assert "already exists" in alert.inner_text()
+
+
 def test_sources_come_first_the_answer_streams_and_a_citation_leads_to_the_marked_quote(
     page: Any, server: LiveServer, request: pytest.FixtureRequest
 ) -> None:
