@@ -56,7 +56,7 @@ async function openDocument(source) {
   const body = clear(document.getElementById("document-body"));
   document.getElementById("document-title").textContent = source.source;
   const id = await docId(kb, source.source);
-  if (!id) return;
+  if (!id) throw new Error(`${source.source}: not in this knowledge base any more`);
   const documentText = await api.json(`/kbs/${encodeURIComponent(kb)}/documents/${encodeURIComponent(id)}`);
   let page = null;
   let target = null;
