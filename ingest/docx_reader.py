@@ -19,7 +19,7 @@ from langchain_core.documents import Document
 from lxml import etree
 
 from ingest.blocks import BlockBuilder
-from ingest.tables import table_text
+from ingest.tables import span_count, table_text
 from kbtypes.errors import IngestError
 
 if TYPE_CHECKING:
@@ -172,9 +172,6 @@ def _iter_blocks(container: etree._Element) -> Iterator[etree._Element]:
             yield from _iter_blocks(child)
 
 
-#: A hostile gridSpan must not build a huge row.
-_MAX_GRID_SPAN = 64
-
 _TEXT_TAGS = (f"{_W}t", f"{_W}tab", f"{_W}br", f"{_W}cr", f"{_W}noBreakHyphen")
 
 
@@ -206,7 +203,7 @@ def _table_text(table: etree._Element) -> str:
             properties = cell.find(f"{_W}tcPr")
             span = properties.find(f"{_W}gridSpan") if properties is not None else None
             merge = properties.find(f"{_W}vMerge") if properties is not None else None
-            columns = _span_width(span.get(f"{_W}val") if span is not None else None)
+            columns = span_count(span.get(f"{_W}val") if span is not None else None)
             if merge is not None and merge.get(f"{_W}val") != "restart":
                 # A continued vertical merge: the text sits in the cell above.
                 row.extend(above[len(row) + i] if len(row) + i < len(above) else "" for i in range(columns))
@@ -222,10 +219,3 @@ def _table_text(table: etree._Element) -> str:
         ):
             header_rows += 1
     return table_text(rows, header_rows=header_rows or None)
-
-
-def _span_width(value: str | None) -> int:
-    try:
-        return min(max(int(value or 1), 1), _MAX_GRID_SPAN)
-    except ValueError:
-        return 1

@@ -17,12 +17,12 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["FileRecord", "FileStatus", "Manifest"]
+__all__ = ["FileRecord", "FileStatus", "Manifest", "immediate_transaction"]
 
 FileStatus = Literal["indexed", "pending", "failed"]
 
@@ -48,6 +48,20 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 """
+
+_SET_META = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"
+
+
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction on an autocommit connection: it takes the write lock at once, rolls back on error."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 @dataclass(frozen=True)
@@ -87,15 +101,8 @@ class Manifest:
         """Release the database handle."""
         self._db.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate_transaction(self._db)
 
     @staticmethod
     def _record(row: tuple[str, str, int, int, str, str, str, str, str, float, int]) -> FileRecord:
@@ -233,10 +240,7 @@ class Manifest:
             if row is not None and row[0] == recipe:
                 return
             db.execute("UPDATE files SET stale=1")
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('recipe', ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (recipe,),
-            )
+            db.execute(_SET_META, ("recipe", recipe))
 
     def get_meta(self, key: str) -> str | None:
         """A knowledge-base-wide value, such as the embedding model that built it."""
@@ -246,7 +250,4 @@ class Manifest:
     def set_meta(self, key: str, value: str) -> None:
         """Store a knowledge-base-wide value."""
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                (key, value),
-            )
+            db.execute(_SET_META, (key, value))

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -362,14 +361,8 @@ class Ingestor:
         text_by_hash: dict[str, str] = {}
         for item in batch:
             text_by_hash.update(zip(item.hashes, item.texts, strict=True))
-        size = sum(item.candidate.size for item in batch)
-
-        def after_slice(done: int, total: int, receiver: IngestProgress) -> bool:  # a big file moves the bar
-            receiver.embedding(done, total, size)
-            return receiver.cancelled()
-
         embedded = self.index.embed(
-            text_by_hash, after_slice=partial(after_slice, receiver=progress) if progress else None
+            text_by_hash, after_slice=_reporting(progress, sum(item.candidate.size for item in batch))
         )
         report.chunks_embedded += embedded.embedded
         report.embed_seconds += embedded.seconds
@@ -388,3 +381,15 @@ class Ingestor:
         for record in self.manifest.interrupted():
             # Its chunks were just swept; the next run re-indexes it from disk.
             self.manifest.remove(record.source)
+
+
+def _reporting(progress: IngestProgress | None, size: int) -> Callable[[int, int], bool] | None:
+    """Between embedding slices: move ``progress`` through a batch of ``size`` bytes, and ask it whether to stop."""
+    if progress is None:
+        return None
+
+    def after_slice(done: int, total: int) -> bool:
+        progress.embedding(done, total, size)
+        return progress.cancelled()
+
+    return after_slice

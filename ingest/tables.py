@@ -15,7 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-__all__ = ["CELL_SEPARATOR", "NAME_SEPARATOR", "PAIR_SEPARATOR", "html_table_text", "table_text"]
+__all__ = [
+    "CELL_SEPARATOR",
+    "NAME_SEPARATOR",
+    "PAIR_SEPARATOR",
+    "html_table_text",
+    "span_count",
+    "table_text",
+]
 
 #: Joins the cells of a row that has no header.
 CELL_SEPARATOR = " | "
@@ -31,7 +38,7 @@ _LONGEST_COLUMN_NAME = 80
 _VALUE = re.compile(r"^[-+−–]?[\d.,]*\d[\d.,]*\s*(?:[A-Za-z%‰]{1,3})?$")
 _WORD = re.compile(r"\w")
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
-#: Colspan/rowspan are expanded up to this; a hostile ``colspan=1000000`` must not build a huge row.
+#: Merged cells are expanded up to this; a hostile ``colspan=1000000`` must not build a huge row.
 _MAX_SPAN = 64
 
 
@@ -90,8 +97,8 @@ def html_table_text(html: str) -> str:
         for cell in cells:
             _fill_carried(row, carried)
             text = cell.text_content()
-            down = _span(cell.get("rowspan"))
-            for _ in range(_span(cell.get("colspan"))):
+            down = span_count(cell.get("rowspan"))
+            for _ in range(span_count(cell.get("colspan"))):
                 if down > 1:
                     carried[len(row)] = (text, down - 1)
                 row.append(text)
@@ -112,7 +119,8 @@ def _fill_carried(row: list[str], carried: dict[int, tuple[str, int]]) -> None:
         row.append(text)
 
 
-def _span(value: str | None) -> int:
+def span_count(value: str | None) -> int:
+    """How many rows or columns a merged cell covers (HTML ``colspan``/``rowspan``, Word ``gridSpan``), capped."""
     try:
         return min(max(int(value or 1), 1), _MAX_SPAN)
     except ValueError:

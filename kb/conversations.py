@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ingest.manifest import immediate_transaction
 from kbtypes.answer import Answer, Source
 from kbtypes.errors import ConfigError
 
@@ -113,14 +114,8 @@ class ConversationStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, immediate_transaction(self._db) as db:
+            yield db
 
     # -- conversations ------------------------------------------------------------------------------
 
@@ -128,10 +123,8 @@ class ConversationStore:
         """Start an empty conversation with a fresh id."""
         conversation_id = secrets.token_urlsafe(12)
         with self._transaction() as db:
-            self._insert(db, caller, kb, conversation_id, title)
-        return Conversation(
-            id=conversation_id, kb=kb, title=title[:_TITLE_CHARS], created=time.time(), turns=0
-        )
+            created = self._insert(db, caller, kb, conversation_id, title)
+        return Conversation(id=conversation_id, kb=kb, title=title[:_TITLE_CHARS], created=created, turns=0)
 
     def conversations(self, caller: str, kb: str) -> list[Conversation]:
         """The caller's conversations with ``kb``, most recently used first."""
@@ -219,7 +212,7 @@ class ConversationStore:
             [source.model_dump(mode="json") for source in answer.sources], ensure_ascii=False
         )
         with self._transaction() as db:
-            if not self._exists(caller, kb, conversation_id, db):
+            if not self._exists(caller, kb, conversation_id):
                 self._insert(db, caller, kb, conversation_id, "")
                 for question_before, answer_before in earlier:
                     self._add_turn(
@@ -257,30 +250,29 @@ class ConversationStore:
 
     # -- internals ------------------------------------------------------------------------------------
 
-    def _exists(
-        self, caller: str, kb: str, conversation_id: str, db: sqlite3.Connection | None = None
-    ) -> bool:
-        row = (
-            (db or self._db)
-            .execute(
-                "SELECT 1 FROM conversations WHERE caller = ? AND kb = ? AND id = ?",
-                (caller, kb, conversation_id),
-            )
-            .fetchone()
-        )
+    def _exists(self, caller: str, kb: str, conversation_id: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM conversations WHERE caller = ? AND kb = ? AND id = ?",
+            (caller, kb, conversation_id),
+        ).fetchone()
         return row is not None
 
-    def _insert(self, db: sqlite3.Connection, caller: str, kb: str, conversation_id: str, title: str) -> None:
+    def _insert(
+        self, db: sqlite3.Connection, caller: str, kb: str, conversation_id: str, title: str
+    ) -> float:
+        """Insert the conversation (evicting the caller's least recently used beyond the bound); its creation time."""
+        created = time.time()
         db.execute(
             "INSERT INTO conversations (caller, kb, id, title, created, used) "
             "VALUES (?, ?, ?, ?, ?, (SELECT COALESCE(MAX(used), 0) + 1 FROM conversations))",
-            (caller, kb, conversation_id, title[:_TITLE_CHARS], time.time()),
+            (caller, kb, conversation_id, title[:_TITLE_CHARS], created),
         )
         db.execute(
             "DELETE FROM conversations WHERE rowid IN (SELECT rowid FROM conversations WHERE caller = ? "
             "ORDER BY used DESC LIMIT -1 OFFSET ?)",
             (caller, self.max_conversations),
         )
+        return created
 
     @staticmethod
     def _add_turn(

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kb.conversations import Turn
-from kb.evaluation import EvalCase
+from kb.eval_cases import EvalCase
 
 __all__ = ["FeedbackExport", "cases_from_ratings"]
 

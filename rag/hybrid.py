@@ -86,15 +86,13 @@ class HybridSearch:
         missing = [chunk_id for chunk_id, _ in fused if chunk_id not in chunks]
         if missing:
             chunks.update((chunk.id, chunk) for chunk in store.get(missing, query_vector=query_vector))
+        texts = {chunk_id: chunk.text for chunk_id, chunk in chunks.items()}
         if self.mode == "hybrid":
-            fused = _exact_names_first(
-                query, fused, {chunk_id: chunk.text for chunk_id, chunk in chunks.items()}
-            )
+            fused = _exact_names_first(query, fused, texts)
         distinct = (
             chunk_id
             for chunk_id, _ in iter_distinct(
-                [(chunk_id, score) for chunk_id, score in fused if chunk_id in chunks],
-                {chunk_id: chunks[chunk_id].text for chunk_id in chunks},
+                [(chunk_id, score) for chunk_id, score in fused if chunk_id in chunks], texts
             )
         )
         order: Iterable[str] = distinct
