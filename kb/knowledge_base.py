@@ -365,6 +365,8 @@ class KnowledgeBase:
             self.retriever(options),
             self.chat_model(),
             answer_threshold=max(threshold, retrieval.score_threshold),
+            focus_threshold=max(retrieval.focus_threshold, retrieval.answer_threshold),
+            english_margin=retrieval.english_margin,
             cross_language_margin=retrieval.cross_language_margin,
             context_window=self._settings.llm.context_window,
             max_answer_tokens=self._settings.llm.max_tokens,

@@ -5,13 +5,11 @@ Pipeline for one question:
 1. **Standalone query.** With history, a short follow-up ("那 INT8 呢？") becomes a query that stands
    alone: ``rewrite="concat"`` (default, free) prefixes the previous user turn; ``rewrite="llm"`` asks
    the chat model, a second model call on a CPU, so it is opt-in (``rag.followup``).
-2. **Retrieve and gate.** A passage counts as evidence when its cosine similarity reaches
-   ``answer_threshold``, or comes close to it with the query's words in it or in another language
-   (``rag.evidence``). No evidence means a fixed refusal in the question's language, and the model is
-   never called.
+2. **Retrieve and gate** (``rag.evidence``): with no passage close enough to the question, a fixed
+   refusal in the question's language, and the model is never called.
 3. **Prompt** (``rag.prompt.build_prompt``): few, short, best-first passages under a token budget.
-4. **Generate** with streaming; ``[n]`` markers pointing at nothing are removed as they stream.
-5. **Answer**: cited sources, refusal detection, usage and timings.
+4. **Generate** with streaming; a degenerate reply is retried once (``rag.replies``).
+5. **Judge** the reply against the sources (``rag.verdict``), quote them, report usage and timings.
 """
 
 from __future__ import annotations
@@ -236,8 +234,7 @@ class QAChain(Runnable[QAInput, Answer]):
             answer, cited = resolve_citations(retry.text, len(sources))
             answer = answer.strip()
             mode = "extractive" if retry.degenerate else "retried"
-        if not usage["prompt_tokens"]:
-            usage["prompt_tokens"] = plan.prompt_tokens
+        usage["prompt_tokens"] = usage["prompt_tokens"] or plan.prompt_tokens
 
         verdict = judge(
             answer,
@@ -322,7 +319,9 @@ def make_qa_chain(
     passage_tokens: int = 150,
     max_sources: int = 3,
     answer_threshold: float = 0.0,
-    lexical_margin: float = 0.045,
+    focus_threshold: float = 0.0,
+    english_margin: float = 0.0,
+    lexical_margin: float = 0.02,
     min_query_coverage: float = 0.5,
     relative_margin: float = 0.05,
     cross_language_margin: float = 0.07,
@@ -343,6 +342,9 @@ def make_qa_chain(
         max_sources: most passages shown to the model.
         answer_threshold: similarity that makes a passage evidence; with no evidence the chain refuses
             without calling the model (``rag.evidence``).
+        focus_threshold: evidence strength at which every passage reaching it is shown; below it, only the
+            best one is.
+        english_margin: how much lower the threshold is for English questions (e5 scores English lower).
         lexical_margin: how far below ``answer_threshold`` a passage may score and still count, if it
             contains ``min_query_coverage`` of the query's content terms.
         min_query_coverage: fraction of the query's words and CJK bigrams such a passage must contain.
@@ -384,6 +386,8 @@ def make_qa_chain(
         passage_tokens=passage_tokens,
         gate=EvidenceGate(
             answer_threshold=answer_threshold,
+            focus_threshold=focus_threshold,
+            english_margin=english_margin,
             lexical_margin=lexical_margin,
             min_query_coverage=min_query_coverage,
             relative_margin=relative_margin,

@@ -18,7 +18,7 @@ from rag.citations import is_looping
 from rag.language import content_terms, detect_language
 from rag.prompt import STRICT_INSTRUCTION, SYSTEM_PROMPT
 
-__all__ = ["content_left", "degeneracy", "unsupported_claims"]
+__all__ = ["claims", "content_left", "degeneracy", "unsupported_claims"]
 
 _MARKER = re.compile(r"[\[【]\s*\d{1,3}\s*[\]】]")
 _LABEL_WORDS = re.compile(
@@ -38,6 +38,7 @@ _QUOTED = re.compile(r"“([^”]{2,60})”|「([^」]{2,60})」|《([^》]{2,60
 _DIGITS_AT_EDGE = r"(?<![A-Za-z0-9.]){}(?![\d])"
 _REPEATED_LINE_COUNT = 3
 _NUMERIC_CLAIM = re.compile(r"v?\d[\d.,]*")
+_HEADING_CHARS = 40  # a title or command line; a longer stand-alone line is a paragraph
 _ECHO_WINDOW = 20  # characters of an instruction that a real answer never repeats by chance
 
 
@@ -102,7 +103,8 @@ def degeneracy(
     Reasons: ``empty``; ``labels`` (only source labels, file names or ``[n]`` markers); ``repetition``
     (a loop, or the same line three times); ``echo`` (it repeats the prompt's own headers);
     ``no_overlap`` (in the passages' language, yet sharing no word, number or CJK bigram with them);
-    ``question`` (it restates the question and adds nothing).
+    ``question`` (it restates the question and adds nothing, or is a question itself); ``heading`` (it
+    is only a title or command line of a source, "kb serve [3]", standing where the fact should be).
 
     Args:
         answer: the model's answer, citation markers already normalised.
@@ -119,7 +121,11 @@ def degeneracy(
     lowered = _normal(answer)
     if question and _echoes_question(answer, question):
         return "question"
+    if _MARKER.sub("", answer).strip().rstrip(".。").endswith(("?", "？")):
+        return "question"
     shown = "\n".join(passages)
+    if _copies_a_heading(answer, passages):
+        return "heading"
     if any(echo in lowered and echo not in _normal(shown) for echo in _PROMPT_ECHOES):
         return "echo"
     if _copies_instructions(lowered, _normal(shown)):
@@ -131,11 +137,24 @@ def degeneracy(
     return None
 
 
+def _copies_a_heading(answer: str, passages: Sequence[str]) -> bool:
+    """The reply is one line of a source that stands alone between blank lines: a title, not a sentence."""
+    said = _MARKER.sub(" ", answer).strip().rstrip("。.").strip()
+    if not said or "\n" in said or len(said) > _HEADING_CHARS:
+        return False
+    for passage in passages:
+        for block in re.split(r"\n\s*\n", passage):
+            line = block.strip().lstrip("#").strip()
+            if line == said and not line.endswith(tuple("。.!！:：")):
+                return True
+    return False
+
+
 def _numbers(text: str) -> set[str]:
     return set(_NUMBER.findall(_normal(text)))
 
 
-def _claims(answer: str) -> list[str]:
+def claims(answer: str) -> list[str]:
     """Numbers, versions and quoted names stated in the answer, in order, without duplicates."""
     text = _LIST_MARKER.sub(" ", _MARKER.sub(" ", _normal(answer)))
     claims: list[str] = []
@@ -169,4 +188,4 @@ def unsupported_claims(answer: str, passages: Sequence[str], question: str = "")
     """
     evidence = _normal("\n".join([*passages, question]))
     squashed = re.sub(r"\s+", "", evidence)
-    return [claim for claim in _claims(answer) if not _supported(claim, evidence, squashed)]
+    return [claim for claim in claims(answer) if not _supported(claim, evidence, squashed)]

@@ -103,6 +103,8 @@ def stream_reply(
     text = "".join(pieces)
     final = resolve_citations(text, len(names))[0].strip()
     degenerate = None if is_refusal(final) else degeneracy(final, passages, names, question)
+    if degenerate:
+        logger.debug("degenerate reply reason=%s text=%r", degenerate, final[:200])
     if emit and not shown and not degenerate:
         shown = True
     if emit and shown:

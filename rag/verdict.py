@@ -2,8 +2,10 @@
 
 A refusal while a source clearly holds the answer, or figures no cited source holds, give way to the
 extractive answer (the best-supported source sentence, quoted and cited) when that sentence covers enough
-of the question; a reply that failed twice is answered extractively or refused; an answer without markers
-is attributed to the passages it draws on.
+of the question. Otherwise a reply whose every figure is found in no source is refused: the question was
+related enough to pass the evidence gate, but the sources do not answer it, and the model made the answer
+up (a vocabulary size, a training time). A reply that failed twice is answered extractively or refused;
+an answer without markers is attributed to the passages it draws on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 from kbtypes.answer import AnswerMode
 from rag.citations import is_refusal, most_shared_passage, overlap_citations
-from rag.grounding import unsupported_claims
+from rag.grounding import claims, unsupported_claims
 from rag.language import Language
 from rag.prompt import refusal_text
 from rag.quotes import extractive_answer
@@ -76,6 +78,11 @@ def judge(
         return Verdict(extract.text, [extract.n], "extractive", False, [])
     if refused:
         return Verdict(answer, [], "refused", True, [])
+    # Invented, not misattributed: no shown source at all holds any of the figures.
+    invented = unsupported_claims(answer, chunks, question) if unsupported and cited else unsupported
+    if invented and len(invented) == len(claims(answer)):
+        logger.info("refused reason=invented_figures claims=%d", len(invented))
+        return Verdict(refusal_text(language), [], "refused", True, invented)
     if not cited:
         # No marker: the passages whose wording it reuses; failing that (an English answer from a
         # Chinese passage shares few words), the passage it shares most with, best-ranked on ties.

@@ -63,11 +63,10 @@ def _render(context: CliContext, events: Generator[AnswerEvent, None, None]) -> 
     if streamed:
         sys.stdout.write("\n")
     if "".join(streamed).strip() != answer.answer:
-        if answer.mode == "extractive":
+        if answer.mode == "extractive" or (answer.refused and answer.unsupported):
+            instead = "quoting the best-matching source" if answer.mode == "extractive" else "refusing"
             console.print(
-                "the model's reply failed the checks; quoting the best-matching source instead:",
-                style="yellow",
-                highlight=False,
+                f"the model's reply failed the checks; {instead} instead:", style="yellow", highlight=False
             )
         console.print(answer.answer, highlight=False, markup=False)
     _print_quotes(console, answer)

@@ -239,12 +239,24 @@ def test_a_good_retry_is_kept() -> None:
     assert "".join(e.text for e in events if isinstance(e, TokenEvent)) == answer.answer
 
 
-def test_unsupported_figures_are_flagged_when_no_sentence_answers() -> None:
-    chain, _, _ = chain_with(["INT4 的推理延迟是 35 ms [1]。"])
+def test_an_answer_with_an_unsupported_figure_among_supported_ones_is_flagged() -> None:
+    chain, _, _ = chain_with(["INT4 需要 6GB 显存，推理延迟是 35 ms [1]。"])
     answer = chain.invoke("INT4 模型的训练速度和推理延迟分别是多少？")
     assert answer.mode == "generated"
+    assert not answer.refused
     assert not answer.grounded
     assert answer.unsupported == ["35"]
+
+
+def test_an_answer_whose_every_figure_is_invented_is_refused() -> None:
+    # No source sentence covers the question either, so there is no extractive answer to fall back on.
+    chain, _, _ = chain_with(["INT4 的推理延迟是 35 ms [1]。"])
+    answer = chain.invoke("INT4 模型的训练速度和推理延迟分别是多少？")
+    assert answer.refused
+    assert answer.mode == "refused"
+    assert answer.answer == "根据已知信息无法回答该问题。"
+    assert answer.unsupported == ["35"]
+    assert not answer.grounded
 
 
 def test_unsupported_figures_give_way_to_the_source_sentence() -> None:
@@ -327,7 +339,8 @@ def test_llm_rewrite_uses_the_model_with_a_small_budget() -> None:
     chain, retriever, llm = chain_with(["INT8 需要多少显存？"], rewrite="llm")
     chain.invoke({"question": "那 INT8 呢？", "history": [("INT4 需要多少显存？", "6GB")]})
     assert retriever.queries == ["INT8 需要多少显存？"]
-    assert len(llm.calls) == 2
+    # The rewrite, the answer, and the answer's retry: the scripted reply is a question, so degenerate.
+    assert len(llm.calls) == 3
 
 
 @pytest.mark.parametrize(
@@ -363,7 +376,7 @@ def test_source_model_is_frozen_and_exported() -> None:
 def test_passage_just_under_the_threshold_counts_when_it_contains_the_query_words() -> None:
     near = Document(
         page_content="Type clear to clear the dialogue history in the command line demo.",
-        metadata={"source": "README_en.md", "id": "n", "score": 0.85},
+        metadata={"source": "README_en.md", "id": "n", "score": 0.87},
     )
     unrelated = Document(page_content="今天天气很好。", metadata={"source": "x.md", "id": "u", "score": 0.86})
     llm = ScriptedChatModel(pieces=["Type clear [1]."], calls=[], closed=[])
@@ -377,6 +390,24 @@ def test_passage_just_under_the_threshold_counts_when_it_contains_the_query_word
         answer_threshold=0.885,
     )
     assert gate.invoke("今天北京的天气怎么样？").refused
+
+
+def test_english_questions_count_at_a_lower_similarity() -> None:
+    passage = Document(
+        page_content="Type clear to clear the dialogue history.",
+        metadata={"source": "README_en.md", "id": "n", "score": 0.855},
+    )
+    unrelated = Document(page_content="今天天气很好。", metadata={"source": "x.md", "id": "u", "score": 0.855})
+
+    def ask(document: Document, question: str, margin: float) -> bool:
+        llm = ScriptedChatModel(pieces=["Type clear [1]."], calls=[], closed=[])
+        retriever = StaticRetriever(documents=[document], queries=[])
+        chain = make_qa_chain(retriever, llm, answer_threshold=0.865, english_margin=margin)
+        return not chain.invoke(question).refused
+
+    assert not ask(passage, "What does the demo do with old turns?", 0.0)
+    assert ask(passage, "What does the demo do with old turns?", 0.015)
+    assert not ask(unrelated, "今天的天气好吗？", 0.015)  # the margin is for English questions only
 
 
 def test_a_repetition_loop_stops_generation() -> None:
@@ -407,3 +438,4 @@ def test_a_figure_must_stand_in_the_source_it_cites() -> None:
     answer = chain.invoke("FP16 推理的训练速度和延迟是多少？")
     assert answer.unsupported == ["13"]
     assert not answer.grounded
+    assert not answer.refused  # misattributed, not invented: another shown source says 13

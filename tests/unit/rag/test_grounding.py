@@ -29,6 +29,7 @@ NAMES = ["zh-chatglm/README.md", "zh-chatglm/README.md"]
         ("问题：INT4 需要多少显存？回答：6GB [1]", "echo"),
         ("Up to 12 books, for 21 days [2].", "echo"),
         ("天气很好，我们去公园散步吧。", "no_overlap"),
+        ("INT4 需要多少显存？ [2]", "question"),
     ],
 )
 def test_degenerate_replies_are_named(answer: str, reason: str) -> None:
@@ -113,3 +114,11 @@ def test_instruction_wording_found_in_the_sources_is_not_an_echo() -> None:
     passage = f"kb's system prompt reads: {SYSTEM_PROMPT}"
     answer = "The prompt says: " + SYSTEM_PROMPT[:60] + " [1]"
     assert degeneracy(answer, [passage], [], "What does kb's system prompt say?") is None
+
+
+def test_a_reply_that_is_only_a_heading_of_a_source_is_degenerate() -> None:
+    passages = ["HTTP 服务\n\nkb serve\n\n默认监听 127.0.0.1 的 8000 端口。", "# kb 中文用户指南\n\n安装 ..."]
+    assert degeneracy("kb serve [1].", passages, NAMES) == "heading"
+    assert degeneracy("kb 中文用户指南 [2]。", passages, NAMES) == "heading"
+    assert degeneracy("默认监听 127.0.0.1 的 8000 端口 [1]。", passages, NAMES) is None
+    assert degeneracy("kb serve 默认监听 8000 端口 [1]。", passages, NAMES) is None
