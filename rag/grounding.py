@@ -38,6 +38,7 @@ _QUOTED = re.compile(r"“([^”]{2,60})”|「([^」]{2,60})」|《([^》]{2,60
 _DIGITS_AT_EDGE = r"(?<![A-Za-z0-9.]){}(?![\d])"
 _REPEATED_LINE_COUNT = 3
 _NUMERIC_CLAIM = re.compile(r"v?\d[\d.,]*")
+_UNFINISHED = re.compile(r"(?i)(?:\b(?:is|are|was|were|be|to|the|of)|[:：是为])$")  # "... the flag is [1]."
 _HEADING_CHARS = 40  # a title or command line; a longer stand-alone line is a paragraph
 _ECHO_WINDOW = 20  # characters of an instruction that a real answer never repeats by chance
 
@@ -104,7 +105,8 @@ def degeneracy(
     (a loop, or the same line three times); ``echo`` (it repeats the prompt's own headers);
     ``no_overlap`` (in the passages' language, yet sharing no word, number or CJK bigram with them);
     ``question`` (it restates the question and adds nothing, or is a question itself); ``heading`` (it
-    is only a title or command line of a source, "kb serve [3]", standing where the fact should be).
+    is only a title or command line of a source, "kb serve [3]", standing where the fact should be);
+    ``unfinished`` (it stops where the fact should come: "The flag is [1].").
 
     Args:
         answer: the model's answer, citation markers already normalised.
@@ -121,8 +123,11 @@ def degeneracy(
     lowered = _normal(answer)
     if question and _echoes_question(answer, question):
         return "question"
-    if _MARKER.sub("", answer).strip().rstrip(".。").endswith(("?", "？")):
+    bare = _MARKER.sub("", answer).strip().rstrip(".。").strip()
+    if bare.endswith(("?", "？")):
         return "question"
+    if len(bare) <= _HEADING_CHARS * 3 and "\n" not in bare and _UNFINISHED.search(bare):
+        return "unfinished"
     shown = "\n".join(passages)
     if _copies_a_heading(answer, passages):
         return "heading"

@@ -65,7 +65,7 @@ STRICT_INSTRUCTION: dict[Language, str] = {
     "zh": "只用一句话回答，直接写出资料中回答问题的那句话或那个数字，并注明出处编号，例如 [1]。",
     "en": "Answer in one sentence: write the fact from the sources that answers the question, with its number, like [1].",
 }
-"""Appended to the question on the second, stricter try after a degenerate reply."""
+"""Put before the sources on the second, stricter try after a degenerate reply."""
 
 _REFUSALS: dict[Language, str] = {
     "zh": "根据已知信息无法回答该问题。",
@@ -211,8 +211,9 @@ def _label(n: int) -> str:
 def _user_message(language: Language, blocks: Sequence[str], question: str, strict: bool = False) -> str:
     _, question_header = _HEADERS[language]
     body = "\n".join(blocks)
-    tail = f"\n{STRICT_INSTRUCTION[language]}" if strict else ""
-    return f"{body}\n{question_header}{question}{tail}"
+    # The stricter instruction goes first: after the question, the 0.5B model copied it as its answer.
+    head = f"{STRICT_INSTRUCTION[language]}\n" if strict else ""
+    return f"{head}{body}\n{question_header}{question}"
 
 
 def build_prompt(
@@ -248,7 +249,7 @@ def build_prompt(
         passage_tokens: cap per passage.
         context_window: the model's context length.
         reserve_tokens: tokens kept free for the answer.
-        strict: end the question with ``STRICT_INSTRUCTION`` (the retry after a degenerate reply).
+        strict: start the message with ``STRICT_INSTRUCTION`` (the retry after a degenerate reply).
 
     Returns:
         The messages and the documents they show.

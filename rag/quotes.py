@@ -36,6 +36,11 @@ __all__ = [
 #: A figure: digits not glued to letters before them ("6" in "6 GB", not in "ChatGLM-6B", "INT4" or "FP16",
 #: which name things; a question about "INT4" says nothing about which figure answers it).
 _NUMBER = re.compile(r"(?<![A-Za-z\d.])(?<![A-Za-z]-)\d+(?:\.\d+)?")
+#: A hyphenated name that holds digits (ChatGLM2-6B, Qwen2.5-Coder-0.5B, BLEU-4): its digits name it.
+_HYPHENATED_NAME = re.compile(r"[A-Za-z][A-Za-z\d.]*(?:-[A-Za-z\d.]+)+")
+_ASKS_FOR_A_FIGURE = re.compile(
+    r"多少|几[个岁天次层种位]|多大|多长|多久|(?i:\bhow\s+(?:many|much|long|large|big)\b|\bwhat\s+size\b)"
+)
 _TABLE_RULE = re.compile(r"^[\s|:\-–—+=]*$")
 _MIN_SENTENCE_CHARS = 2
 _ANSWER_WEIGHT = 2.0  # the answer's words say more about the supporting sentence than the question's
@@ -77,7 +82,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _numbers(text: str) -> set[str]:
-    return set(_NUMBER.findall(text))
+    return set(_NUMBER.findall(_HYPHENATED_NAME.sub(" ", text)))
 
 
 def _score(
@@ -92,12 +97,15 @@ def _score(
     return shared / math.sqrt(max(4, len(terms)))
 
 
-def best_quote(passage: str, question: str, answer: str = "", *, informative: bool = False) -> Quote | None:
+def best_quote(
+    passage: str, question: str, answer: str = "", *, informative: bool = False, figure: bool = False
+) -> Quote | None:
     """The sentence of ``passage`` that best supports ``answer`` to ``question``; None when nothing matches.
 
     Ties go to the earlier sentence. A table row is quoted alone (its header is context, not support).
     With ``informative``, sentences that are questions themselves or add nothing to the question's words
-    (headings, example questions) are skipped: they match the question best and answer it least.
+    (headings, example questions) are skipped: they match the question best and answer it least. With
+    ``figure``, only sentences that state a figure the question does not hold are candidates.
     """
     spans = sentence_spans(passage)
     if not spans:
@@ -114,6 +122,8 @@ def best_quote(passage: str, question: str, answer: str = "", *, informative: bo
         header = _table_header(passage, start) if "|" in sentence else None
         scored = f"{header}\n{sentence}" if header else sentence
         if informative and _uninformative(sentence, question_terms, question_numbers):
+            continue
+        if figure and not _numbers(scored) - question_numbers:
             continue
         score = _score(scored, question_terms, answer_terms, answer_numbers)
         if score > 0 and (best is None or score > best.score):
@@ -171,11 +181,13 @@ def extractive_answer(question: str, passages: Sequence[str]) -> ExtractiveAnswe
     """The shown passage sentence that best answers ``question``, as a cited answer text.
 
     Passages are best-ranked first; a later passage wins only with a strictly better match. A table row
-    comes with its header line so the figures keep their meaning.
+    comes with its header line so the figures keep their meaning. A question that asks for a quantity
+    ("多少", "how many") is answered only by a sentence holding a figure the question does not.
     """
     best: tuple[int, Quote] | None = None
+    wants_figure = bool(_ASKS_FOR_A_FIGURE.search(question))
     for n, passage in enumerate(passages, start=1):
-        quote = best_quote(passage, question, informative=True)
+        quote = best_quote(passage, question, informative=True, figure=wants_figure)
         if quote is not None and (best is None or quote.score > best[1].score):
             best = (n, quote)
     if best is None:

@@ -24,6 +24,7 @@ from langchain_core.runnables import RunnableLambda
 from kbtypes.answer import Answer, Source, SourcesEvent, TokenEvent
 from kbtypes.errors import ConfigError
 from rag.chain import make_qa_chain, standalone_query
+from rag.prompt import STRICT_INSTRUCTION
 
 _TOKEN = re.compile(r"[\u4e00-\u9fff]|[A-Za-z0-9]+|[^\sA-Za-z0-9\u4e00-\u9fff]")
 
@@ -206,19 +207,27 @@ def test_refusal_over_a_source_that_holds_the_answer_becomes_extractive() -> Non
 # for some wordings (tests/integration/test_answer_e2e.py has the INT4 case that did).
 
 
-def test_label_only_reply_is_retried_then_answered_extractively() -> None:
+def test_label_only_reply_gives_way_to_the_source_sentence_without_a_retry() -> None:
     chain, _, llm = chain_with(["[1] README.md\n", "[2] README_en.md"])
     events = list(chain.events("INT4 量化级别下最低需要多少显存？"))
     answer = events[-1]
     assert isinstance(answer, Answer)
     assert answer.degenerate == "labels"
-    assert len(llm.calls) == 2  # the first reply and the stricter retry
-    assert "STRICT" not in llm.calls[1][-1].text
-    assert llm.calls[1][-1].text != llm.calls[0][-1].text
+    assert len(llm.calls) == 1  # a source sentence covers the question: no second model call
     assert answer.mode == "extractive"
     assert "6GB" in answer.answer
-    # Neither degenerate reply was streamed: the only text the caller saw is none at all.
+    # The degenerate reply was not streamed: the only text the caller saw is none at all.
     assert not [e for e in events if isinstance(e, TokenEvent)]
+
+
+def test_label_only_reply_is_retried_when_no_sentence_covers_the_question() -> None:
+    chain, _, llm = chain_with(["[1] README.md\n", "[2] README_en.md"])
+    answer = chain.invoke("INT4 需要多少显存？")
+    assert answer.degenerate == "labels"
+    assert len(llm.calls) == 2  # the first reply and the stricter retry
+    assert llm.calls[1][-1].text.startswith(STRICT_INSTRUCTION["zh"])
+    assert llm.calls[1][0] == llm.calls[0][0]  # the same cached system prefix
+    assert answer.mode in {"extractive", "refused"}
 
 
 def test_a_good_retry_is_kept() -> None:

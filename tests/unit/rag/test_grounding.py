@@ -30,6 +30,8 @@ NAMES = ["zh-chatglm/README.md", "zh-chatglm/README.md"]
         ("Up to 12 books, for 21 days [2].", "echo"),
         ("天气很好，我们去公园散步吧。", "no_overlap"),
         ("INT4 需要多少显存？ [2]", "question"),
+        ("The minimum GPU memory for INT4 is [2].", "unfinished"),
+        ("INT4 最低需要的显存是 [2]。", "unfinished"),
     ],
 )
 def test_degenerate_replies_are_named(answer: str, reason: str) -> None:

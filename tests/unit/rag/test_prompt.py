@@ -149,12 +149,13 @@ def test_build_prompt_numbers_passages_without_label_lines_the_model_could_copy(
     assert "b.md" not in user
 
 
-def test_strict_prompt_adds_the_instruction_after_the_question_only() -> None:
+def test_strict_prompt_puts_the_instruction_before_the_sources() -> None:
     docs = [doc("INT4 最低需要 6GB 显存。", 1)]
     normal = build_prompt("INT4 需要多少显存？", docs, count_tokens=count)
     strict = build_prompt("INT4 需要多少显存？", docs, count_tokens=count, strict=True)
     assert strict.messages[0] == normal.messages[0]  # same cached system prefix
-    assert strict.messages[-1].text == normal.messages[-1].text + "\n" + STRICT_INSTRUCTION["zh"]
+    assert strict.messages[-1].text == STRICT_INSTRUCTION["zh"] + "\n" + normal.messages[-1].text
+    assert strict.messages[-1].text.endswith("问题：INT4 需要多少显存？")  # the question stays last
 
 
 def test_system_prompt_is_identical_across_calls() -> None:

@@ -88,3 +88,15 @@ def test_digits_inside_names_are_not_figures() -> None:
     quote = best_quote(passage, "ChatGLM-6B 的 INT4 量化等级下最低需要多少显存？", "大约 6 GB 显存 [1]。")
     assert quote is not None
     assert quote.text.endswith("4-bit 量化下仅需 6GB 占用。")
+
+
+def test_a_question_for_a_quantity_is_answered_only_by_a_sentence_with_a_figure() -> None:
+    passages = [
+        "More efficient inference: ChatGLM2-6B uses Multi-Query Attention for faster generation.",
+        "ChatGLM-6B is trained on about 1T tokens of Chinese and English text.",
+    ]
+    assert extractive_answer("How many attention heads does ChatGLM-6B use?", passages[:1]) is None
+    found = extractive_answer("How many tokens is ChatGLM-6B trained on?", passages)
+    assert found is not None and found.n == 2
+    # Without a quantity asked for, the best-matching sentence is fine without a figure.
+    assert extractive_answer("Which attention does ChatGLM2-6B use?", passages[:1]) is not None
