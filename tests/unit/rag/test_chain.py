@@ -406,7 +406,9 @@ def test_english_questions_count_at_a_lower_similarity() -> None:
         page_content="Type clear to clear the dialogue history.",
         metadata={"source": "README_en.md", "id": "n", "score": 0.855},
     )
-    unrelated = Document(page_content="今天天气很好。", metadata={"source": "x.md", "id": "u", "score": 0.855})
+    unrelated = Document(
+        page_content="今天天气很好。", metadata={"source": "x.md", "id": "u", "score": 0.855}
+    )
 
     def ask(document: Document, question: str, margin: float) -> bool:
         llm = ScriptedChatModel(pieces=["Type clear [1]."], calls=[], closed=[])

@@ -97,6 +97,7 @@ def test_a_question_for_a_quantity_is_answered_only_by_a_sentence_with_a_figure(
     ]
     assert extractive_answer("How many attention heads does ChatGLM-6B use?", passages[:1]) is None
     found = extractive_answer("How many tokens is ChatGLM-6B trained on?", passages)
-    assert found is not None and found.n == 2
+    assert found is not None
+    assert found.n == 2
     # Without a quantity asked for, the best-matching sentence is fine without a figure.
     assert extractive_answer("Which attention does ChatGLM2-6B use?", passages[:1]) is not None
