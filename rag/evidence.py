@@ -13,7 +13,7 @@ within ``cross_language_margin`` of it (no word can be shared across languages, 
 speaks). Passages far below the best one (``relative_margin``) are dropped too.
 
 How many passages the model sees depends on how strong the evidence is: when some reach
-``focus_threshold`` (by the same rules), those are shown; when none does, only the best passage is.
+``focus_threshold`` (by the same rules, without the English margin), those are shown; when none does, only the best passage is.
 Measured on the tuning questions, the 0.5B model given three middling passages answered from the wrong
 one (a heading, a neighbouring table row) more often than when given the single best.
 """
@@ -52,9 +52,10 @@ class EvidenceGate:
         """
         kept: list[tuple[Document, float | None]] = []
         language = detect_language(query)
+        gate = self.answer_threshold - (self.english_margin if language == "en" else 0.0)
         for doc in documents:
             score = _score(doc)
-            if score is None or self._counts(query, language, doc.page_content, score, self.answer_threshold):
+            if score is None or self._counts(query, language, doc.page_content, score, gate):
                 kept.append((doc, score))
         strong = [
             (doc, score)
@@ -70,7 +71,6 @@ class EvidenceGate:
         return [doc for doc, _ in kept[: self.max_sources]]
 
     def _counts(self, query: str, language: str, text: str, score: float, threshold: float) -> bool:
-        threshold -= self.english_margin if language == "en" else 0.0
         if score >= threshold:
             return True
         if detect_language(text) != language and score >= threshold - self.cross_language_margin:
