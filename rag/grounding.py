@@ -18,7 +18,7 @@ from rag.citations import is_looping
 from rag.language import content_terms, detect_language
 from rag.prompt import STRICT_INSTRUCTION, SYSTEM_PROMPT
 
-__all__ = ["claims", "content_left", "degeneracy", "unsupported_claims"]
+__all__ = ["content_left", "degeneracy", "unsupported_claims"]
 
 _MARKER = re.compile(r"[\[【]\s*\d{1,3}\s*[\]】]")
 _LABEL_WORDS = re.compile(
@@ -34,6 +34,8 @@ _PROMPT_ECHOES = ("问题:", "回答:", "question:", "answer:", "图书馆", "bo
 _LIST_MARKER = re.compile(r"(?m)^\s*(?:\d{1,2}[.、)）]|[-*•])\s+")
 _VERSION = re.compile(r"(?i)\bv?\d+(?:\.\d+){1,3}\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\d])")
+#: A hyphenated name holding digits (chatglm-6b, bleu-4): its digits name it, they claim nothing.
+_HYPHENATED_NAME = re.compile(r"[a-z][a-z\d.]*(?:-[a-z\d.]+)+")
 _QUOTED = re.compile(r"“([^”]{2,60})”|「([^」]{2,60})」|《([^》]{2,60})》|`([^`]{2,60})`|\"([^\"]{2,60})\"")
 _DIGITS_AT_EDGE = r"(?<![A-Za-z0-9.]){}(?![\d])"
 _REPEATED_LINE_COUNT = 3
@@ -159,7 +161,7 @@ def _numbers(text: str) -> set[str]:
     return set(_NUMBER.findall(_normal(text)))
 
 
-def claims(answer: str) -> list[str]:
+def _claims(answer: str) -> list[str]:
     """Numbers, versions and quoted names stated in the answer, in order, without duplicates."""
     text = _LIST_MARKER.sub(" ", _MARKER.sub(" ", _normal(answer)))
     claims: list[str] = []
@@ -169,7 +171,7 @@ def claims(answer: str) -> list[str]:
     for match in _VERSION.finditer(text):
         claims.append(match.group())
     text = _VERSION.sub(" ", text)
-    claims.extend(_NUMBER.findall(text))
+    claims.extend(_NUMBER.findall(_HYPHENATED_NAME.sub(" ", text)))
     return list(dict.fromkeys(claim for claim in claims if claim))
 
 
@@ -193,4 +195,4 @@ def unsupported_claims(answer: str, passages: Sequence[str], question: str = "")
     """
     evidence = _normal("\n".join([*passages, question]))
     squashed = re.sub(r"\s+", "", evidence)
-    return [claim for claim in claims(answer) if not _supported(claim, evidence, squashed)]
+    return [claim for claim in _claims(answer) if not _supported(claim, evidence, squashed)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from kbtypes.answer import AnswerMode
 from rag.citations import is_refusal, most_shared_passage, overlap_citations
-from rag.grounding import claims, unsupported_claims
+from rag.grounding import unsupported_claims
 from rag.language import Language
 from rag.prompt import refusal_text
 from rag.quotes import extractive_answer
@@ -78,9 +78,9 @@ def judge(
         return Verdict(extract.text, [extract.n], "extractive", False, [])
     if refused:
         return Verdict(answer, [], "refused", True, [])
-    # Invented, not misattributed: no shown source at all holds any of the figures.
+    # Invented, not misattributed: no shown source at all holds any of the figures the question does not.
     invented = unsupported_claims(answer, chunks, question) if unsupported and cited else unsupported
-    if invented and len(invented) == len(claims(answer)):
+    if invented and len(invented) == len(unsupported_claims(answer, [], question)):
         logger.info("refused reason=invented_figures claims=%d", len(invented))
         return Verdict(refusal_text(language), [], "refused", True, invented)
     if not cited:

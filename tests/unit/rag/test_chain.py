@@ -268,6 +268,13 @@ def test_an_answer_whose_every_figure_is_invented_is_refused() -> None:
     assert not answer.grounded
 
 
+def test_figures_taken_from_the_question_do_not_save_an_invented_one() -> None:
+    chain, _, _ = chain_with(["用一张 RTX 4090 训练 INT4 模型大概需要 1.5 天 [1]。"])
+    answer = chain.invoke("用一张 RTX 4090 训练 INT4 模型大概需要多长时间？")
+    assert answer.refused
+    assert answer.unsupported == ["1.5"]
+
+
 def test_unsupported_figures_give_way_to_the_source_sentence() -> None:
     chain, _, _ = chain_with(["INT4 量化级别下最低需要 4GB 显存 [1]。"])
     answer = chain.invoke("INT4 量化级别下最低需要多少显存？")

@@ -124,3 +124,8 @@ def test_a_reply_that_is_only_a_heading_of_a_source_is_degenerate() -> None:
     assert degeneracy("kb 中文用户指南 [2]。", passages, NAMES) == "heading"
     assert degeneracy("默认监听 127.0.0.1 的 8000 端口 [1]。", passages, NAMES) is None
     assert degeneracy("kb serve 默认监听 8000 端口 [1]。", passages, NAMES) is None
+
+
+def test_digits_of_hyphenated_names_are_not_claims() -> None:
+    assert unsupported_claims("ChatGLM-6B 的词表大小是 13000", PASSAGES) == ["13000"]
+    assert unsupported_claims("BLEU-4 为 8.10", ["P-tuning v2 的 BLEU-4 是 8.10"]) == []
