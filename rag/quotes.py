@@ -43,6 +43,9 @@ _ASKS_FOR_A_FIGURE = re.compile(
 )
 _TABLE_RULE = re.compile(r"^[\s|:\-–—+=]*$")
 _MIN_SENTENCE_CHARS = 2
+_HEADING_CHARS = 40
+_SENTENCE_ENDS = tuple("。！？.!?；;")
+_LEAD_IN_ENDS = (":", "：")
 _ANSWER_WEIGHT = 2.0  # the answer's words say more about the supporting sentence than the question's
 
 
@@ -121,7 +124,9 @@ def best_quote(
             continue  # a header names the columns; the rows under it hold the facts
         header = _table_header(passage, start) if "|" in sentence else None
         scored = f"{header}\n{sentence}" if header else sentence
-        if informative and _uninformative(sentence, question_terms, question_numbers):
+        if informative and (
+            _uninformative(sentence, question_terms, question_numbers) or _is_heading(passage, start, end)
+        ):
             continue
         if figure and not _numbers(scored) - question_numbers:
             continue
@@ -142,6 +147,14 @@ def _uninformative(sentence: str, question_terms: set[str], question_numbers: se
             False  # a figure the question does not hold: "| INT4 | 6 GB | 7 GB |" answers "INT4 要多少显存"
         )
     return len(content_terms(sentence) - question_terms) < 2
+
+
+def _is_heading(passage: str, start: int, end: int) -> bool:
+    """A short line standing alone between blank lines, without a sentence end or a figure: a title."""
+    before, after = passage[:start].rstrip(" \t"), passage[end:].lstrip(" \t")
+    alone = (not before or before.endswith("\n\n")) and (not after or after.startswith("\n\n"))
+    line = passage[start:end]
+    return alone and len(line) <= _HEADING_CHARS and not line.endswith(_SENTENCE_ENDS) and not _numbers(line)
 
 
 def _is_table_header(passage: str, spans: Sequence[tuple[int, int]], index: int) -> bool:
@@ -181,7 +194,8 @@ def extractive_answer(question: str, passages: Sequence[str]) -> ExtractiveAnswe
     """The shown passage sentence that best answers ``question``, as a cited answer text.
 
     Passages are best-ranked first; a later passage wins only with a strictly better match. A table row
-    comes with its header line so the figures keep their meaning. A question that asks for a quantity
+    comes with its header line so the figures keep their meaning, and a sentence that ends in a colon with
+    the line it introduces; titles are never the answer. A question that asks for a quantity
     ("多少", "how many") is answered only by a sentence holding a figure the question does not.
     """
     best: tuple[int, Quote] | None = None
@@ -194,6 +208,10 @@ def extractive_answer(question: str, passages: Sequence[str]) -> ExtractiveAnswe
         return None
     n, quote = best
     body = quote.text
+    if body.endswith(_LEAD_IN_ENDS):
+        # "…需要指定 evaluate.sh 中的参数：" announces what follows; the answer is the two together.
+        following = [span for span in sentence_spans(passages[n - 1]) if span[0] >= quote.end][:1]
+        body += "".join(f"\n{passages[n - 1][a:b]}" for a, b in following)
     if "|" in body:
         header = _table_header(passages[n - 1], quote.start)
         if header and header != body:

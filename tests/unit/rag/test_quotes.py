@@ -101,3 +101,21 @@ def test_a_question_for_a_quantity_is_answered_only_by_a_sentence_with_a_figure(
     assert found.n == 2
     # Without a quantity asked for, the best-matching sentence is fine without a figure.
     assert extractive_answer("Which attention does ChatGLM2-6B use?", passages[:1]) is not None
+
+
+def test_extractive_answer_is_never_a_title() -> None:
+    passage = "纯文本的编码\n\n导入时 kb 读取 UTF-8、UTF-16 和 GBK 三种。"
+    found = extractive_answer("kb 导入纯文本时能自动识别哪些编码？", [passage])
+    assert found is not None
+    assert found.text == "导入时 kb 读取 UTF-8、UTF-16 和 GBK 三种。 [1]"  # the title matches more words
+
+
+def test_extractive_answer_keeps_the_line_a_colon_introduces() -> None:
+    passage = (
+        "导入文档时 kb 按文件的编码读取文本，需要指定编码时设置：\nKB_INGEST__ENCODING=gbk\n\n其他设置见下。"
+    )
+    found = extractive_answer("kb 导入纯文本时怎么指定编码？", [passage])
+    assert found is not None
+    assert (
+        found.text == "导入文档时 kb 按文件的编码读取文本，需要指定编码时设置：\nKB_INGEST__ENCODING=gbk [1]"
+    )
