@@ -139,5 +139,8 @@ class ContainedParser:
 
 
 def _readable(stream: Any, timeout_s: float) -> bool:
-    ready, _, _ = select.select([stream], [], [], timeout_s)
-    return bool(ready)
+    # poll, not select: select() refuses descriptors numbered 1024 and up, which a long-lived process
+    # embedding kb (a server, a test session) can reach.
+    poller = select.poll()
+    poller.register(stream, select.POLLIN | select.POLLHUP)
+    return bool(poller.poll(max(0.0, timeout_s) * 1000))

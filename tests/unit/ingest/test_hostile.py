@@ -183,3 +183,24 @@ def test_repeated_chunks_within_a_file_are_stored_once(tmp_path: Path, e5: E5Emb
     hits = ingestor.index.lexical.search("alpha reactor kelvin", 3)  # type: ignore[attr-defined]
     assert hits
     assert "forms.txt" in report.added
+
+
+def test_the_parser_works_when_the_process_holds_over_1024_descriptors(tmp_path: Path) -> None:
+    # select() refuses descriptors numbered 1024 and up; a long-lived server or test session reaches them.
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if max(soft, hard if hard != resource.RLIM_INFINITY else 4096) < 1200:
+        pytest.skip("the descriptor limit is under 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(max(0, 1100 - len(os.listdir("/proc/self/fd"))))]
+    note = tmp_path / "note.txt"
+    note.write_text("Descriptors past 1024 are fine.\n", encoding="utf-8")
+    parser = ContainedParser(ParseLimits())
+    try:
+        assert parser.load(note)[0].page_content.strip() == "Descriptors past 1024 are fine."
+    finally:
+        parser.close()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
