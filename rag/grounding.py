@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from rag.citations import is_looping
 from rag.language import content_terms, detect_language
 from rag.prompt import STRICT_INSTRUCTION, SYSTEM_PROMPT
+from rag.quotes import is_heading, sentence_spans
 
 __all__ = ["content_left", "degeneracy", "unsupported_claims"]
 
@@ -41,7 +42,7 @@ _DIGITS_AT_EDGE = r"(?<![A-Za-z0-9.]){}(?![\d])"
 _REPEATED_LINE_COUNT = 3
 _NUMERIC_CLAIM = re.compile(r"v?\d[\d.,]*")
 _UNFINISHED = re.compile(r"(?i)(?:\b(?:is|are|was|were|be|to|the|of)|[:：是为])$")  # "... the flag is [1]."
-_HEADING_CHARS = 40  # a title or command line; a longer stand-alone line is a paragraph
+_UNFINISHED_CHARS = 120  # a longer reply that trails off was cut by the token budget, not unfinished
 _ECHO_WINDOW = 20  # characters of an instruction that a real answer never repeats by chance
 
 
@@ -128,10 +129,10 @@ def degeneracy(
     bare = _MARKER.sub("", answer).strip().rstrip(".。").strip()
     if bare.endswith(("?", "？")):
         return "question"
-    if len(bare) <= _HEADING_CHARS * 3 and "\n" not in bare and _UNFINISHED.search(bare):
+    if len(bare) <= _UNFINISHED_CHARS and "\n" not in bare and _UNFINISHED.search(bare):
         return "unfinished"
     shown = "\n".join(passages)
-    if _copies_a_heading(answer, passages):
+    if _copies_a_heading(bare, passages):
         return "heading"
     if any(echo in lowered and echo not in _normal(shown) for echo in _PROMPT_ECHOES):
         return "echo"
@@ -144,15 +145,14 @@ def degeneracy(
     return None
 
 
-def _copies_a_heading(answer: str, passages: Sequence[str]) -> bool:
-    """The reply is one line of a source that stands alone between blank lines: a title, not a sentence."""
-    said = _MARKER.sub(" ", answer).strip().rstrip("。.").strip()
-    if not said or "\n" in said or len(said) > _HEADING_CHARS:
+def _copies_a_heading(bare: str, passages: Sequence[str]) -> bool:
+    """The reply (markers stripped) is a title or command line of a source (``rag.quotes.is_heading``)."""
+    if not bare or "\n" in bare:
         return False
     for passage in passages:
-        for block in re.split(r"\n\s*\n", passage):
-            line = block.strip().lstrip("#").strip()
-            if line == said and not line.endswith(tuple("。.!！:：")):
+        for start, end in sentence_spans(passage):
+            line = passage[start:end].lstrip("#").strip().rstrip("。.").strip()
+            if line == bare and is_heading(passage, start, end):
                 return True
     return False
 

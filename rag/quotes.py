@@ -25,9 +25,11 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document
 
 __all__ = [
+    "ExtractiveAnswer",
     "Quote",
     "best_quote",
     "extractive_answer",
+    "is_heading",
     "quoted_source",
     "sentence_spans",
     "source_from_document",
@@ -125,7 +127,8 @@ def best_quote(
         header = _table_header(passage, start) if "|" in sentence else None
         scored = f"{header}\n{sentence}" if header else sentence
         if informative and (
-            _uninformative(sentence, question_terms, question_numbers) or _is_heading(passage, start, end)
+            _uninformative(sentence, question_terms, question_numbers)
+            or (is_heading(passage, start, end) and not _numbers(sentence))
         ):
             continue
         if figure and not _numbers(scored) - question_numbers:
@@ -149,12 +152,15 @@ def _uninformative(sentence: str, question_terms: set[str], question_numbers: se
     return len(content_terms(sentence) - question_terms) < 2
 
 
-def _is_heading(passage: str, start: int, end: int) -> bool:
-    """A short line standing alone between blank lines, without a sentence end or a figure: a title."""
+def is_heading(passage: str, start: int, end: int) -> bool:
+    """``passage[start:end]`` is a title or command line: short, alone between blank lines, no sentence end.
+
+    A reply that is only such a line stands where the fact should be, and a quote of one answers nothing.
+    """
     before, after = passage[:start].rstrip(" \t"), passage[end:].lstrip(" \t")
     alone = (not before or before.endswith("\n\n")) and (not after or after.startswith("\n\n"))
-    line = passage[start:end]
-    return alone and len(line) <= _HEADING_CHARS and not line.endswith(_SENTENCE_ENDS) and not _numbers(line)
+    line = passage[start:end].lstrip("#").strip()
+    return alone and 0 < len(line) <= _HEADING_CHARS and not line.endswith(_SENTENCE_ENDS)
 
 
 def _is_table_header(passage: str, spans: Sequence[tuple[int, int]], index: int) -> bool:

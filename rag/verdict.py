@@ -19,7 +19,7 @@ from rag.citations import is_refusal, most_shared_passage, overlap_citations
 from rag.grounding import unsupported_claims
 from rag.language import Language
 from rag.prompt import refusal_text
-from rag.quotes import extractive_answer
+from rag.quotes import ExtractiveAnswer, extractive_answer
 
 __all__ = ["Verdict", "judge"]
 
@@ -47,6 +47,7 @@ def judge(
     passages: Sequence[str],
     language: Language,
     min_quote_coverage: float,
+    extract: ExtractiveAnswer | None = None,
 ) -> Verdict:
     """Settle the final answer from the model's (already marker-resolved) reply.
 
@@ -59,6 +60,7 @@ def judge(
         passages: the (trimmed) passages the model saw, in marker order.
         language: the question's language, for a refusal.
         min_quote_coverage: share of the question's terms the best sentence must hold to replace the reply.
+        extract: the extractive answer over ``chunks``, when the caller already built it.
 
     Returns:
         The verdict.
@@ -68,7 +70,8 @@ def judge(
     # over a [3] that never says 7 is as wrong as a figure found nowhere.
     backing = [chunks[n - 1] for n in cited] or list(chunks)
     unsupported = [] if refused or mode == "extractive" else unsupported_claims(answer, backing, question)
-    extract = extractive_answer(question, chunks) if mode == "extractive" or refused or unsupported else None
+    if extract is None and (mode == "extractive" or refused or unsupported):
+        extract = extractive_answer(question, chunks)
     if (refused or unsupported) and extract is not None and extract.quote.coverage >= min_quote_coverage:
         logger.info("extractive answer reason=%s", "refusal" if refused else "unsupported")
         mode, refused, unsupported = "extractive", False, []
