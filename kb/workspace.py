@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from langchain_core.language_models import BaseChatModel
 
-    from rag.embeddings import IdentifiedEmbeddings
+    from rag.embedder import Embedder
     from rag.rerank import CrossEncoderReranker
 
 __all__ = ["Workspace", "validate_kb_name"]
@@ -57,7 +57,7 @@ class Workspace:
         self,
         *,
         settings: Settings,
-        embeddings: IdentifiedEmbeddings,
+        embeddings: Embedder,
         chat_model: Callable[[], BaseChatModel] | None = None,
         reranker: CrossEncoderReranker | None = None,
         chroma: ClientAPI | None = None,

@@ -14,9 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from langchain_core.embeddings import Embeddings
-
-from rag.embeddings import IdentifiedEmbeddings
+from rag.embedder import Embedder
 from rag.lexical import LexicalIndex
 from rag.store import ChromaChunkStore
 
@@ -41,7 +39,7 @@ class EmbeddedBatch:
 class IndexWriter:
     """Writes chunks to the vector store and the lexical index of one knowledge base, in step."""
 
-    def __init__(self, store: ChromaChunkStore, lexical: LexicalIndex, embeddings: Embeddings) -> None:
+    def __init__(self, store: ChromaChunkStore, lexical: LexicalIndex, embeddings: Embedder) -> None:
         """Write through ``store`` and ``lexical``, embedding passages with ``embeddings``."""
         self._store = store
         self._lexical = lexical
@@ -78,8 +76,7 @@ class IndexWriter:
             seconds += time.perf_counter() - started
             vectors.update(zip(missing[start : start + _EMBED_SLICE], rows, strict=True))
             done += len(texts)
-            if isinstance(self._embeddings, IdentifiedEmbeddings):
-                tokens += self._embeddings.count_tokens(texts) or 0
+            tokens += self._embeddings.count_tokens(texts) or 0
         return EmbeddedBatch(vectors=vectors, embedded=done, seconds=seconds, tokens=tokens)
 
     def upsert(

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
     from langchain_chroma import Chroma
 
-    from rag.embeddings import IdentifiedEmbeddings
+    from rag.chroma_engine import EngineCollection
+    from rag.embedder import Embedder
 
 __all__ = ["ChromaChunkStore", "StoredChunk", "chroma_client", "metadata_filter"]
 
@@ -100,37 +101,100 @@ def metadata_filter(*, sources: Set[str] | None, file_types: Sequence[str] | Non
 class ChromaChunkStore:
     """One knowledge base's collection: chunk texts, metadata and vectors."""
 
-    def __init__(self, client: ClientAPI, collection_name: str, embeddings: IdentifiedEmbeddings) -> None:
+    def __init__(
+        self,
+        client: ClientAPI | Callable[[], ClientAPI],
+        collection_name: str,
+        embeddings: Embedder,
+        *,
+        engine: EngineCollection | None = None,
+    ) -> None:
         """Open or create the collection and check it was built with the same embedding model.
 
         Args:
-            client: a Chroma client from ``chroma_client``.
+            client: a Chroma client from ``chroma_client``, or a function that opens one.
             collection_name: the knowledge base's collection.
             embeddings: the model queries are embedded with; recorded on first use.
+            engine: the same collection opened by ``rag.chroma_engine``; it serves reads until the first write,
+                and only then is ``client`` called.
 
         Raises:
             EmbeddingMismatch: the collection was built with another model or dimension.
         """
-        self.client = client
         self.collection_name = collection_name
         self.embeddings = embeddings
         self._hidden: frozenset[str] = frozenset()
         self._hidden_lock = threading.Lock()
-        self._collection: Collection = client.get_or_create_collection(
+        self._client_lock = threading.Lock()
+        self._connect: Callable[[], ClientAPI] = client if callable(client) else lambda: client
+        self._client: ClientAPI | None = None
+        self._writes: Collection | None = None
+        self._reads: Collection | EngineCollection
+        if engine is None:
+            self._reads = self._writable()[1]
+        else:
+            self._check_model(engine.metadata)
+            self._reads = engine
+
+    @classmethod
+    def embedded(
+        cls, persist_directory: Path, collection_name: str, embeddings: Embedder
+    ) -> ChromaChunkStore:
+        """The collection of the embedded Chroma in ``persist_directory``, read through Chroma's engine.
+
+        A command that only reads never loads the Python client (see ``rag.chroma_engine``).
+
+        Raises:
+            EmbeddingMismatch: the collection was built with another model or dimension.
+        """
+        from rag.chroma_engine import open_engine_collection
+
+        return cls(
+            lambda: chroma_client(persist_directory=persist_directory),
             collection_name,
+            embeddings,
+            engine=open_engine_collection(persist_directory, collection_name),
+        )
+
+    @property
+    def client(self) -> ClientAPI:
+        """The Chroma client, opened now if the store has so far only read through the engine."""
+        return self._writable()[0]
+
+    @property
+    def client_open(self) -> bool:
+        """Whether the Python client is open (a store opened by ``embedded`` reads without it until a write)."""
+        return self._client is not None
+
+    def _writable(self) -> tuple[ClientAPI, Collection]:
+        with self._client_lock:
+            if self._client is None or self._writes is None:
+                self._client = self._connect()
+                self._writes = self._open_collection(self._client)
+                self._reads = self._writes  # the engine is released: one process, one engine
+            return self._client, self._writes
+
+    def _open_collection(self, client: ClientAPI) -> Collection:
+        collection = client.get_or_create_collection(
+            self.collection_name,
             embedding_function=None,
             metadata={
                 "hnsw:space": "cosine",
-                _MODEL_KEY: embeddings.model_id,
-                _DIM_KEY: embeddings.dimension,
+                _MODEL_KEY: self.embeddings.model_id,
+                _DIM_KEY: self.embeddings.dimension,
             },
         )
-        recorded = self._collection.metadata or {}
-        if recorded.get(_MODEL_KEY) != embeddings.model_id or recorded.get(_DIM_KEY) != embeddings.dimension:
+        self._check_model(collection.metadata)
+        return collection
+
+    def _check_model(self, recorded: Mapping[str, Any] | None) -> None:
+        recorded = recorded or {}
+        model, dimension = self.embeddings.model_id, self.embeddings.dimension
+        if recorded.get(_MODEL_KEY) != model or recorded.get(_DIM_KEY) != dimension:
             raise EmbeddingMismatch(
-                f"knowledge base collection {collection_name!r} was built with "
+                f"knowledge base collection {self.collection_name!r} was built with "
                 f"{recorded.get(_MODEL_KEY)} ({recorded.get(_DIM_KEY)}-d) but kb is configured with "
-                f"{embeddings.model_id} ({embeddings.dimension}-d); configure the embeddings it was built with "
+                f"{model} ({dimension}-d); configure the embeddings it was built with "
                 f"(KB_EMBEDDINGS__PROVIDER / __MODEL / __ENGINE) or delete the knowledge base and ingest again"
             )
 
@@ -139,12 +203,14 @@ class ChromaChunkStore:
         from langchain_chroma import Chroma
 
         return Chroma(
-            client=self.client, collection_name=self.collection_name, embedding_function=self.embeddings
+            client=self.client,
+            collection_name=self.collection_name,
+            embedding_function=self.embeddings.as_langchain(),
         )
 
     def count(self) -> int:
         """Rows in the collection, hidden ones awaiting deletion included."""
-        return int(self._collection.count())
+        return int(self._reads.count())
 
     def hide(self, ids: Iterable[str]) -> None:
         """Keep these chunks out of searches and lookups until they are deleted."""
@@ -169,10 +235,11 @@ class ChromaChunkStore:
         vectors: Sequence[Sequence[float]],
     ) -> None:
         """Insert or replace chunks by id, in batches the server accepts."""
-        step = max(1, int(self.client.get_max_batch_size()))
+        client, collection = self._writable()
+        step = max(1, int(client.get_max_batch_size()))
         for start in range(0, len(ids), step):
             end = start + step
-            self._collection.upsert(
+            collection.upsert(
                 ids=list(ids[start:end]),
                 documents=list(texts[start:end]),
                 metadatas=[dict(m) for m in metadatas[start:end]],
@@ -181,9 +248,10 @@ class ChromaChunkStore:
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove chunks by id; unknown ids are ignored."""
-        step = max(1, int(self.client.get_max_batch_size()))
+        client, collection = self._writable()
+        step = max(1, int(client.get_max_batch_size()))
         for start in range(0, len(ids), step):
-            self._collection.delete(ids=list(ids[start : start + step]))
+            collection.delete(ids=list(ids[start : start + step]))
 
     def vectors_by_content_hash(self, hashes: Sequence[str]) -> dict[str, list[float]]:
         """Stored vectors for chunk texts with these hashes, so no text is embedded twice."""
@@ -192,7 +260,7 @@ class ChromaChunkStore:
         for start in range(0, len(unique), _LOOKUP_BATCH):
             part = unique[start : start + _LOOKUP_BATCH]
             where: dict[str, Any] = {"content_hash": {"$in": part}}
-            result = self._collection.get(where=where, include=["metadatas", "embeddings"])
+            result = self._reads.get(where=where, include=["metadatas", "embeddings"])
             embeddings = result.get("embeddings")
             metadatas = result.get("metadatas") or []
             if embeddings is None:
@@ -207,7 +275,7 @@ class ChromaChunkStore:
         ids: set[str] = set()
         offset, page = 0, 10_000
         while True:
-            result = self._collection.get(include=[], limit=page, offset=offset)
+            result = self._reads.get(include=[], limit=page, offset=offset)
             ids.update(result["ids"])
             if len(result["ids"]) < page:
                 return ids
@@ -224,7 +292,7 @@ class ChromaChunkStore:
         hidden = self._hidden  # read before the rows: a purge may delete and unhide ids meanwhile
         found: dict[str, StoredChunk] = {}
         for start in range(0, len(ids), _LOOKUP_BATCH):
-            result = self._collection.get(ids=list(ids[start : start + _LOOKUP_BATCH]), include=include)
+            result = self._reads.get(ids=list(ids[start : start + _LOOKUP_BATCH]), include=include)
             documents = result.get("documents") or []
             metadatas = result.get("metadatas") or []
             similarities = [0.0] * len(result["ids"])
@@ -293,7 +361,7 @@ class ChromaChunkStore:
         """
         fetch = first
         while True:
-            result = self._collection.query(
+            result = self._reads.query(
                 query_embeddings=np.asarray([query_vector], dtype=np.float32),
                 n_results=fetch,
                 where=dict(where) if where else None,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +63,37 @@ def test_search_finds_the_right_chinese_file(zh_home: Path, question: str, expec
     first = payload["results"][0]
     assert set(first) == {"source", "page", "chunk_id", "score", "text"}
     assert first["source"] == expected
+
+
+def test_search_as_a_fresh_process_loads_neither_the_chroma_client_nor_langchain(zh_home: Path) -> None:
+    """``kb search`` reads through Chroma's engine and embeds with the plain e5 model, so it starts fast."""
+    question = "P-Tuning v2 微调需要安装哪些依赖？"
+    probe = (
+        "import atexit, runpy, sys\n"
+        "heavy = ('chromadb', 'langchain_core.runnables', 'langchain_text_splitters')\n"
+        "atexit.register(lambda: sys.stderr.write('LOADED=' + ','.join(m for m in heavy if m in sys.modules)))\n"
+        "sys.argv = ['kb', 'search', sys.argv[1], '--kb', 'zh', '-k', '3', '--json']\n"
+        "runpy.run_module('kb', run_name='__main__', alter_sys=True)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KB_")} | {
+        "KB_HOME": str(zh_home / "home")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", probe, question],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().endswith("LOADED=")
+    fresh = json.loads(result.stdout)["results"]
+    code, out, err = _invoke(zh_home / "home", "search", question, "--kb", "zh", "-k", "3", "--json")
+    assert code == 0, err
+    in_process = json.loads(out)["results"]
+    assert [r["chunk_id"] for r in fresh] == [r["chunk_id"] for r in in_process]
+    assert fresh[0]["source"] == "ptuning_README.md"
 
 
 def test_reingest_unchanged_is_a_no_op(zh_home: Path) -> None:
