@@ -68,12 +68,7 @@ class EngineCollection:
             _TENANT,
             _DATABASE,
         )
-        return {
-            "ids": response.ids,
-            "documents": response.documents,
-            "metadatas": response.metadatas,
-            "embeddings": response.embeddings,
-        }
+        return _fields(response, ("ids", "documents", "metadatas", "embeddings"))
 
     def query(
         self,
@@ -95,12 +90,12 @@ class EngineCollection:
             _TENANT,
             _DATABASE,
         )
-        return {
-            "ids": response.ids,
-            "documents": response.documents,
-            "metadatas": response.metadatas,
-            "distances": response.distances,
-        }
+        return _fields(response, ("ids", "documents", "metadatas", "distances"))
+
+
+def _fields(response: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The engine's response object as the dict ``chromadb``'s client builds from it."""
+    return {name: getattr(response, name) for name in names}
 
 
 def open_engine_collection(persist_directory: Path, name: str) -> EngineCollection | None:
