@@ -199,11 +199,13 @@ class QAChain(Runnable[QAInput, Answer]):
 
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
         names = [source.source for source in sources]
+        # Judged against the sources as written: the prompt's excerpts lose the blank lines around titles.
+        chunks = [doc.page_content for doc in plan.documents]
         reply = functools.partial(
             stream_reply,
             self.llm,
             names=names,
-            passages=plan.passages,
+            passages=chunks,
             usage=usage,
             timings=timings,
             started=started,
@@ -215,7 +217,6 @@ class QAChain(Runnable[QAInput, Answer]):
         answer = answer.strip()
         degenerate = first.degenerate
         mode: AnswerMode = "generated"
-        chunks = [doc.page_content for doc in plan.documents]
         extract = extractive_answer(question, chunks) if degenerate else None
         if extract is not None and extract.quote.coverage >= self.min_quote_coverage:
             # On the tuning half a retry was right 1 time in 7, a quote that covers the question 1 in 2.
@@ -228,8 +229,7 @@ class QAChain(Runnable[QAInput, Answer]):
             asked = f"{question} {STRICT_INSTRUCTION[language]}"
             retry = yield from reply(strict.messages, question=asked, emit=not first.shown)
             answer, cited = resolve_citations(retry.text, len(sources))
-            answer = answer.strip()
-            mode = "extractive" if retry.degenerate else "retried"
+            answer, mode = answer.strip(), "extractive" if retry.degenerate else "retried"
         usage["prompt_tokens"] = usage["prompt_tokens"] or plan.prompt_tokens
 
         verdict = judge(

@@ -230,6 +230,27 @@ def test_label_only_reply_is_retried_when_no_sentence_covers_the_question() -> N
     assert answer.mode in {"extractive", "refused"}
 
 
+def test_a_reply_that_is_a_command_line_of_the_source_is_never_the_answer() -> None:
+    """A title or command line stands alone between blank lines in the source, not in the prompt's excerpt.
+
+    The real model answered "导入文档时默认按多长切块" with the guide's "kb ingest ./docs --kb manuals",
+    first and on the retry; the retry was kept because the excerpt it was judged against had lost the
+    blank lines.
+    """
+    guide = Document(
+        page_content="导入文档\n\nkb ingest ./docs --kb manuals\n\n--kb 指定知识库的名字，不存在时会自动创建。",
+        metadata={"source": "guide-zh.md", "id": "g", "score": 0.9},
+        id="g",
+    )
+    llm = ScriptedChatModel(pieces=["kb ingest ./docs --kb manuals [1]。"], calls=[], closed=[])
+    chain = make_qa_chain(StaticRetriever(documents=[guide], queries=[]), llm)
+    answer = chain.invoke("导入文档时，kb 默认按多长把文本切成一段一段的？")
+    assert answer.degenerate == "heading"
+    assert len(llm.calls) == 2
+    assert answer.mode != "retried"
+    assert answer.answer.strip("[1]。 ") != "kb ingest ./docs --kb manuals"
+
+
 def test_a_good_retry_is_kept() -> None:
     class SecondTimeLucky(ScriptedChatModel):
         def _stream(
