@@ -145,7 +145,9 @@ def test_a_refusal_shows_as_one_and_the_conversation_survives_a_restart(
     reply = _ask(page, REFUSED)
     page.wait_for_selector(".reply[data-done-ms]", timeout=60_000)
     assert "refused" in (reply.get_attribute("class") or "")
-    assert page.locator("#conversation-list li").filter(has_text=REFUSED).count() == 1
+    listed = page.locator("#conversation-list li").filter(has_text=REFUSED)
+    listed.first.wait_for(timeout=10_000)  # the list is fetched again once the answer is done
+    assert listed.count() == 1
 
     server.restart()
 
