@@ -127,8 +127,7 @@ class ChromaChunkStore:
         self._hidden_lock = threading.Lock()
         self._client_lock = threading.Lock()
         self._connect: Callable[[], ClientAPI] = client if callable(client) else lambda: client
-        self._client: ClientAPI | None = None
-        self._writes: Collection | None = None
+        self._opened: tuple[ClientAPI, Collection] | None = None  # the client and its collection, once open
         self._reads: Collection | EngineCollection
         if engine is None:
             self._reads = self._writable()[1]
@@ -164,15 +163,15 @@ class ChromaChunkStore:
     @property
     def client_open(self) -> bool:
         """Whether the Python client is open (a store opened by ``embedded`` reads without it until a write)."""
-        return self._client is not None
+        return self._opened is not None
 
     def _writable(self) -> tuple[ClientAPI, Collection]:
         with self._client_lock:
-            if self._client is None or self._writes is None:
-                self._client = self._connect()
-                self._writes = self._open_collection(self._client)
-                self._reads = self._writes  # the engine is released: one process, one engine
-            return self._client, self._writes
+            if self._opened is None:
+                client = self._connect()
+                self._opened = (client, self._open_collection(client))
+                self._reads = self._opened[1]  # the engine is released: one process, one engine
+            return self._opened
 
     def _open_collection(self, client: ClientAPI) -> Collection:
         collection = client.get_or_create_collection(
