@@ -368,6 +368,7 @@ class KnowledgeBase:
             focus_threshold=max(retrieval.focus_threshold, retrieval.answer_threshold),
             english_margin=retrieval.english_margin,
             cross_language_margin=retrieval.cross_language_margin,
+            translate=retrieval.translate_questions,
             context_window=self._settings.llm.context_window,
             max_answer_tokens=self._settings.llm.max_tokens,
         )

@@ -126,7 +126,7 @@ class RetrievalSettings(BaseModel):
         ),
     )
     focus_threshold: float = Field(
-        0.885,
+        0.895,
         ge=0.0,
         le=1.0,
         description=(
@@ -151,6 +151,14 @@ class RetrievalSettings(BaseModel):
             "How far below answer_threshold a passage in another language than the question (an English question "
             "over Chinese text) may score and still count as evidence: no word is shared across languages, so only "
             "the embedding speaks, and e5's cross-lingual similarities run about 0.05 lower."
+        ),
+    )
+    translate_questions: bool = Field(
+        True,
+        description=(
+            "For `ask`, also search with the question translated between Chinese and English by the chat model "
+            "(one short call, ~0.7 s with the default model), so an English question finds a Chinese table and "
+            "the reverse; turn it off for a knowledge base in one language."
         ),
     )
     dense_weight: float = Field(1.0, ge=0.0, description="Weight of the dense ranking in hybrid fusion.")

@@ -5,8 +5,8 @@ Pipeline for one question:
 1. **Standalone query.** With history, a short follow-up ("那 INT8 呢？") becomes a query that stands
    alone: ``rewrite="concat"`` (default, free) prefixes the previous user turn; ``rewrite="llm"`` asks
    the chat model, a second model call on a CPU, so it is opt-in (``rag.followup``).
-2. **Retrieve and gate** (``rag.evidence``): with no passage close enough to the question, a fixed
-   refusal in the question's language, and the model is never called.
+2. **Retrieve and gate** (``rag.evidence``), also with the question translated (``rag.translation``):
+   with no passage close enough, a fixed refusal in the question's language, and no answer is generated.
 3. **Prompt** (``rag.prompt.build_prompt``): few, short, best-first passages under a token budget.
 4. **Generate** with streaming; a degenerate reply (``rag.replies``) gives way to a quote of the source
    sentence that covers the question, or, when none does, is retried once with a stricter prompt.
@@ -34,6 +34,7 @@ from rag.llms import counts_tokens_locally
 from rag.prompt import STRICT_INSTRUCTION, PromptPlan, TokenCounter, build_prompt, refusal_text
 from rag.quotes import extractive_answer, quoted_source, source_from_document
 from rag.replies import stream_reply
+from rag.translation import search_both_languages
 from rag.verdict import judge
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class QAChain(Runnable[QAInput, Answer]):
         history_turns: int,
         rewrite: RewriteMode,
         count_tokens: TokenCounter,
+        translate: bool,
     ) -> None:
         """Use ``make_qa_chain``, which documents the arguments and fills in defaults."""
         self.retriever = retriever
@@ -92,6 +94,7 @@ class QAChain(Runnable[QAInput, Answer]):
         self.history_turns = history_turns
         self.rewrite = rewrite
         self.count_tokens = count_tokens
+        self.translate = translate
 
     def invoke(self, input: QAInput, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
         """Answer one question.
@@ -119,15 +122,12 @@ class QAChain(Runnable[QAInput, Answer]):
     def stream(  # type: ignore[override]
         self, input: QAInput, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[str | Answer]:
-        """Yield answer text as it is generated, then the final ``Answer``.
+        """Yield answer text (``str`` pieces) as it is generated, then the final ``Answer``.
 
         Args:
             input: a question, or ``{"question": ..., "history": [...]}``.
             config: LangChain run config.
             **kwargs: unused.
-
-        Yields:
-            ``str`` pieces of the answer, then one ``Answer``.
         """
         events = self.events(input, config=config)
         try:
@@ -149,8 +149,7 @@ class QAChain(Runnable[QAInput, Answer]):
     ) -> list[Answer]:
         """Answer several questions, one at a time unless ``config["max_concurrency"]`` says otherwise.
 
-        Local models (llama.cpp, transformers) generate one answer at a time anyway; running questions
-        in parallel threads would only make them queue on the model.
+        A local model generates one answer at a time: parallel questions would only queue on it.
         """
         configs: list[RunnableConfig] = []
         for one in get_config_list(config, len(inputs)):
@@ -168,8 +167,7 @@ class QAChain(Runnable[QAInput, Answer]):
             config: LangChain run config for the retriever and model calls.
 
         Yields:
-            A ``SourcesEvent`` (right after retrieval), ``TokenEvent``s, then the ``Answer``. Closing the
-            iterator early stops the model's generation.
+            A ``SourcesEvent`` (after retrieval), ``TokenEvent``s, then the ``Answer``; closing stops it.
         """
         started = time.perf_counter()
         question, history = parse_input(input)
@@ -179,7 +177,10 @@ class QAChain(Runnable[QAInput, Answer]):
 
         query = self._standalone_query(question, history, config)
         timings["rewrite_s"] = time.perf_counter() - started
-        documents = self.gate.select(query, self.retriever.invoke(query, config=config))
+        translator = self.llm if self.translate else None  # a second, short model call
+        searches = search_both_languages(self.retriever, query, language, translator, config)
+        documents = self.gate.select_across(searches)
+        excerpts_around = " ".join(asked for asked, _ in searches)  # excerpts cut around either's words
         timings["retrieve_s"] = time.perf_counter() - started - timings["rewrite_s"]
 
         if not documents:
@@ -193,7 +194,7 @@ class QAChain(Runnable[QAInput, Answer]):
             yield Answer(answer=text, sources=[], refused=True, usage=usage, timings=timings, query=query)
             return
 
-        plan = self._plan(question, documents, query, history, language)
+        plan = self._plan(question, documents, excerpts_around, history, language)
         sources = [source_from_document(n, doc) for n, doc in enumerate(plan.documents, start=1)]
         yield SourcesEvent(sources=sources)
 
@@ -224,7 +225,7 @@ class QAChain(Runnable[QAInput, Answer]):
             answer, cited, mode = "", [], "extractive"
         elif degenerate:
             logger.info("retrying reason=%s", degenerate)
-            strict = self._plan(question, documents, query, history, language, strict=True)
+            strict = self._plan(question, documents, excerpts_around, history, language, strict=True)
             # Restating the stricter instruction is an echo too.
             asked = f"{question} {STRICT_INSTRUCTION[language]}"
             retry = yield from reply(strict.messages, question=asked, emit=not first.shown)
@@ -328,6 +329,7 @@ def make_qa_chain(
     history_turns: int = 2,
     rewrite: RewriteMode = "concat",
     count_tokens: TokenCounter | None = None,
+    translate: bool = False,
 ) -> QAChain:
     """Build the question-answering chain.
 
@@ -339,25 +341,22 @@ def make_qa_chain(
         max_sources: most passages shown to the model.
         answer_threshold: similarity that makes a passage evidence; with no evidence the chain refuses
             without calling the model (``rag.evidence``).
-        focus_threshold: evidence strength at which every passage reaching it is shown; below it, only the
-            best one is.
+        focus_threshold: similarity at which every passage reaching it is shown; else only the best one.
         english_margin: how much lower the threshold is for English questions (e5 scores English lower).
         lexical_margin: how far below ``answer_threshold`` a passage may score and still count, if it
             contains ``min_query_coverage`` of the query's content terms.
         min_query_coverage: fraction of the query's words and CJK bigrams such a passage must contain.
         relative_margin: passages scoring more than this below the best one are left out.
         cross_language_margin: how far below ``answer_threshold`` a passage in another language than the
-            question (an English question over Chinese text) may score and still count: no word can be
-            shared across languages, so only the embedding speaks, and its similarities run lower.
-        min_quote_coverage: share of the question's terms the best source sentence must hold before it
-            replaces a refusal or an answer with unsupported figures (the extractive answer).
+            query may score and still count: no word is shared, so only the embedding speaks, and lower.
+        min_quote_coverage: share of the question's terms a source sentence needs to be the answer.
         context_window: the model's context length; defaults to ``llm.n_ctx`` if it has one, else 4096.
         max_answer_tokens: tokens kept free for the answer; defaults to ``llm.max_tokens``, else 384.
         history_turns: most earlier turns kept (for the rewrite and in the prompt).
         rewrite: how follow-ups become standalone queries: ``concat`` (default), ``llm`` or ``none``.
         count_tokens: token counter; defaults to the model's own tokenizer for local models and to an
-            estimate for remote ones (their own count would use tiktoken, which downloads its encoding
-            files and so fails offline).
+            estimate for remote ones (theirs would use tiktoken, which downloads files: fails offline).
+        translate: also search with the question translated (zh ↔ en) by ``llm``, one short call.
 
     Returns:
         The chain.
@@ -397,4 +396,5 @@ def make_qa_chain(
         history_turns=history_turns,
         rewrite=rewrite,
         count_tokens=count_tokens,
+        translate=translate,
     )

@@ -31,6 +31,7 @@ __all__ = [
     "PromptPlan",
     "TokenCounter",
     "build_prompt",
+    "prefix_messages",
     "refusal_text",
     "split_sentences",
     "trim_passage",
@@ -202,6 +203,18 @@ def _EXAMPLE_TOKENS(count_tokens: TokenCounter) -> int:  # noqa: N802 - reads as
     )
 
 
+def prefix_messages() -> list[BaseMessage]:
+    """The system message and the worked example: the same on every model call, so cached once.
+
+    Every short call kb makes to the model (the answer, the question's translation) starts with these,
+    so llama.cpp's KV cache, which keeps only the latest prompt, never has to evaluate them again.
+    """
+    messages: list[BaseMessage] = [SystemMessage(SYSTEM_PROMPT)]
+    for user, reply in WORKED_EXAMPLE:
+        messages.extend((HumanMessage(user), AIMessage(reply)))
+    return messages
+
+
 def _label(n: int) -> str:
     # Only the number, on the passage's first line: a label line with a file name is what the 0.5B
     # model copied instead of answering ("[1] README.md\n[2] README.md").
@@ -302,9 +315,7 @@ def build_prompt(
         shown.pop()
     context_tokens = count_tokens("\n".join(blocks)) if blocks else 0
 
-    messages: list[BaseMessage] = [SystemMessage(SYSTEM_PROMPT)]
-    for user, reply in WORKED_EXAMPLE:
-        messages.extend((HumanMessage(user), AIMessage(reply)))
+    messages = prefix_messages()
     for user, reply in turns:
         messages.extend((HumanMessage(user), AIMessage(reply)))
     user_text = _user_message(language, blocks, question, strict)

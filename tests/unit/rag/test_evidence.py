@@ -1,0 +1,118 @@
+"""The evidence gate across the question and its translation, and the chain's translated search (#10).
+
+The gate is a pure function of documents and their scores, so these tests build the documents. The chain
+tests use test_chain.py's scripted retriever and model, to pin down which queries are searched and what
+the model is sent; ``tests/integration/test_answer_e2e.py`` translates with the real model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.messages import HumanMessage
+from langchain_core.retrievers import BaseRetriever
+
+from rag.chain import make_qa_chain
+from rag.evidence import EvidenceGate
+from rag.prompt import prefix_messages
+from tests.unit.rag.test_chain import ExplodingChatModel, ScriptedChatModel
+
+
+def doc(doc_id: str, text: str, score: float) -> Document:
+    return Document(
+        page_content=text, metadata={"source": f"{doc_id}.md", "id": doc_id, "score": score}, id=doc_id
+    )
+
+
+QUESTION = "What is the minimum GPU memory for INT4 inference?"
+TRANSLATION = "INT4 量化推理最低需要多少显存？"
+ENGLISH_HEADING = doc("en", "Hardware requirements of the GPU for inference are listed below.", 0.84)
+CHINESE_ROW = doc("zh", "INT4 量化推理最低需要 6 GB 显存。", 0.93)
+
+
+class PerQueryRetriever(BaseRetriever):
+    """Returns the documents listed for each query and records the queries."""
+
+    answers: dict[str, list[Document]]
+    queries: list[str] = []
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        self.queries.append(query)
+        return list(self.answers.get(query, []))
+
+
+def test_with_weak_evidence_the_passage_whose_sentence_covers_the_question_is_shown() -> None:
+    gate = EvidenceGate(answer_threshold=0.8, focus_threshold=0.95)
+    heading = doc("h", "Deployment", 0.86)
+    answer = doc("a", "The api.py deployment listens on port 8000 by default.", 0.85)
+    assert gate.select("Which port does the api.py deployment listen on?", [heading, answer]) == [answer]
+
+
+def test_strong_passages_are_all_shown_before_weaker_ones() -> None:
+    gate = EvidenceGate(answer_threshold=0.8, focus_threshold=0.9)
+    weak = doc("w", "The api.py deployment listens on port 8000.", 0.85)
+    strong = [doc("s1", "Deployment of the API server.", 0.92), doc("s2", "Port settings of api.py.", 0.91)]
+    assert gate.select("Which port does the api.py deployment listen on?", [weak, *strong]) == strong
+
+
+def test_a_passage_found_by_the_translation_is_judged_against_the_translation() -> None:
+    gate = EvidenceGate(answer_threshold=0.9, focus_threshold=0.95, cross_language_margin=0.0)
+    # Against the English question, 0.93 for the Chinese row would be a cross-language score; here it
+    # is what the Chinese translation scored, and it counts.
+    assert gate.select_across([(QUESTION, [ENGLISH_HEADING]), (TRANSLATION, [CHINESE_ROW])]) == [CHINESE_ROW]
+    assert gate.select_across([(QUESTION, [ENGLISH_HEADING])]) == []
+
+
+def test_a_passage_both_searches_found_is_shown_once() -> None:
+    gate = EvidenceGate(answer_threshold=0.8, focus_threshold=0.9)
+    assert gate.select_across([(QUESTION, [CHINESE_ROW]), (TRANSLATION, [CHINESE_ROW])]) == [CHINESE_ROW]
+
+
+def chain_over(llm: Any, *, translate: bool) -> tuple[Any, PerQueryRetriever]:
+    retriever = PerQueryRetriever(
+        answers={QUESTION: [ENGLISH_HEADING], TRANSLATION: [CHINESE_ROW]}, queries=[]
+    )
+    chain = make_qa_chain(
+        retriever, llm, answer_threshold=0.9, cross_language_margin=0.0, translate=translate
+    )
+    return chain, retriever
+
+
+def test_the_chain_searches_with_the_translated_question_too() -> None:
+    # The scripted model "translates" with its one fixed reply: that reply is the second query.
+    llm = ScriptedChatModel(pieces=[TRANSLATION], calls=[], closed=[])
+    chain, retriever = chain_over(llm, translate=True)
+    answer = chain.invoke(QUESTION)
+    assert retriever.queries == [QUESTION, TRANSLATION]
+    assert not answer.refused
+    assert [source.chunk_id for source in answer.sources] == ["zh"]
+
+
+def test_the_translation_request_starts_with_the_answer_prompts_prefix() -> None:
+    # llama.cpp keeps only the latest prompt's cache: a prefix of its own would cost the answer its cache.
+    llm = ScriptedChatModel(pieces=[TRANSLATION], calls=[], closed=[])
+    chain, _ = chain_over(llm, translate=True)
+    chain.invoke(QUESTION)
+    translation, answer = llm.calls[:2]  # the scripted answer echoes the question: a retry follows
+    prefix = prefix_messages()
+    assert translation[: len(prefix)] == prefix
+    assert answer[: len(prefix)] == prefix
+    assert isinstance(translation[-1], HumanMessage)
+    assert QUESTION in translation[-1].text
+
+
+def test_without_translation_the_english_question_finds_no_evidence() -> None:
+    chain, retriever = chain_over(ExplodingChatModel(pieces=[], calls=[], closed=[]), translate=False)
+    assert chain.invoke(QUESTION).refused
+    assert retriever.queries == [QUESTION]
+
+
+def test_a_translation_that_repeats_the_question_adds_no_search() -> None:
+    llm = ScriptedChatModel(pieces=[f"{QUESTION} [1]"], calls=[], closed=[])
+    chain, retriever = chain_over(llm, translate=True)
+    chain.invoke(QUESTION)
+    assert retriever.queries == [QUESTION]
