@@ -47,7 +47,6 @@ __all__ = ["QAChain", "QAInput", "RewriteMode", "make_qa_chain", "standalone_que
 
 logger = logging.getLogger(__name__)
 
-
 RewriteMode = Literal["concat", "llm", "none"]
 
 
@@ -180,7 +179,7 @@ class QAChain(Runnable[QAInput, Answer]):
         translator = self.llm if self.translate else None  # a second, short model call
         searches = search_both_languages(self.retriever, query, language, translator, config)
         documents = self.gate.select_across(searches)
-        excerpts_around = " ".join(asked for asked, _ in searches)  # excerpts cut around either's words
+        asked = [text for text, _ in searches]  # the question, and its translation when there is one
         timings["retrieve_s"] = time.perf_counter() - started - timings["rewrite_s"]
 
         if not documents:
@@ -194,7 +193,7 @@ class QAChain(Runnable[QAInput, Answer]):
             yield Answer(answer=text, sources=[], refused=True, usage=usage, timings=timings, query=query)
             return
 
-        plan = self._plan(question, documents, excerpts_around, history, language)
+        plan = self._plan(question, documents, " ".join(asked), history, language)
         sources = [source_from_document(n, doc) for n, doc in enumerate(plan.documents, start=1)]
         yield SourcesEvent(sources=sources)
 
@@ -218,17 +217,17 @@ class QAChain(Runnable[QAInput, Answer]):
         answer = answer.strip()
         degenerate = first.degenerate
         mode: AnswerMode = "generated"
-        extract = extractive_answer(question, chunks) if degenerate else None
+        extract = extractive_answer(question, chunks, also=asked[1:]) if degenerate else None
         if extract is not None and extract.quote.coverage >= self.min_quote_coverage:
             # On the tuning half a retry was right 1 time in 7, a quote that covers the question 1 in 2.
             logger.info("extractive answer reason=%s", degenerate)
             answer, cited, mode = "", [], "extractive"
         elif degenerate:
             logger.info("retrying reason=%s", degenerate)
-            strict = self._plan(question, documents, excerpts_around, history, language, strict=True)
+            strict = self._plan(question, documents, " ".join(asked), history, language, strict=True)
             # Restating the stricter instruction is an echo too.
-            asked = f"{question} {STRICT_INSTRUCTION[language]}"
-            retry = yield from reply(strict.messages, question=asked, emit=not first.shown)
+            restated = f"{question} {STRICT_INSTRUCTION[language]}"
+            retry = yield from reply(strict.messages, question=restated, emit=not first.shown)
             answer, cited = resolve_citations(retry.text, len(sources))
             answer, mode = answer.strip(), "extractive" if retry.degenerate else "retried"
         usage["prompt_tokens"] = usage["prompt_tokens"] or plan.prompt_tokens
@@ -238,6 +237,7 @@ class QAChain(Runnable[QAInput, Answer]):
             cited,
             mode,
             question=question,
+            also=asked[1:],
             chunks=chunks,
             passages=plan.passages,
             language=language,

@@ -61,7 +61,8 @@ class EvidenceGate:
     def select_across(self, searches: Sequence[tuple[str, Sequence[Document]]]) -> list[Document]:
         """Like ``select``, over the results of several queries (the question and its translation).
 
-        Each document is judged against the query that found it, the first search's on a tie.
+        Each document is judged against the query that found it, the first search's on a tie. When the
+        best passage is written in the question's language, passages in the other language are dropped.
         """
         kept: list[tuple[Document, float | None, bool, float]] = []
         for query, doc in _interleave(searches):
@@ -77,6 +78,10 @@ class EvidenceGate:
         # it is the one shown when the evidence is weak, and the one a small model answers from.
         kept.sort(key=lambda entry: (not entry[2], -entry[3]))
         chosen = [entry for entry in kept if entry[2]] or kept[:1]
+        if chosen and searches and _speaks(chosen[0][0], detect_language(searches[0][0])):
+            # The best passage is in the question's language: others in the other language (the same
+            # README in translation) only pulled the 0.5B model's answer into that language.
+            chosen = [entry for entry in chosen if _speaks(entry[0], detect_language(searches[0][0]))]
         best = max((score for _, score, _, _ in chosen if score is not None), default=None)
         if best is not None:
             chosen = [
@@ -109,6 +114,10 @@ def _interleave(searches: Sequence[tuple[str, Sequence[Document]]]) -> list[tupl
                     seen.add(key)
                     merged.append((query, doc))
     return merged
+
+
+def _speaks(doc: Document, language: str) -> bool:
+    return detect_language(doc.page_content) == language
 
 
 def _sentence_coverage(query: str, text: str) -> float:

@@ -196,14 +196,24 @@ class ExtractiveAnswer:
     text: str
 
 
-def extractive_answer(question: str, passages: Sequence[str]) -> ExtractiveAnswer | None:
+def extractive_answer(
+    question: str, passages: Sequence[str], also: Sequence[str] = ()
+) -> ExtractiveAnswer | None:
     """The shown passage sentence that best answers ``question``, as a cited answer text.
 
     Passages are best-ranked first; a later passage wins only with a strictly better match. A table row
     comes with its header line so the figures keep their meaning, and a sentence that ends in a colon with
     the line it introduces; titles are never the answer. A question that asks for a quantity
     ("多少", "how many") is answered only by a sentence holding a figure the question does not.
+
+    ``also`` holds other wordings of the question (its translation): an English question shares no word
+    with a Chinese passage, its translation does. The wording whose sentence covers most of it wins.
     """
+    found = [one for one in (_extract(asked, passages) for asked in (question, *also)) if one is not None]
+    return max(found, key=lambda one: one.quote.coverage, default=None)
+
+
+def _extract(question: str, passages: Sequence[str]) -> ExtractiveAnswer | None:
     best: tuple[int, Quote] | None = None
     wants_figure = bool(_ASKS_FOR_A_FIGURE.search(question))
     for n, passage in enumerate(passages, start=1):

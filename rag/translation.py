@@ -63,9 +63,14 @@ def search_both_languages(
     translator: BaseChatModel | None,
     config: RunnableConfig | None = None,
 ) -> list[tuple[str, list[Document]]]:
-    """``(query, documents)`` for the query and, when ``translator`` is given, for its translation."""
+    """``(query, documents)`` for the query and, when ``translator`` is given, for its translation.
+
+    A search that found nothing (an empty knowledge base) is not translated: the model call would be spent
+    on a search that cannot find anything either.
+    """
     searches = [(query, retriever.invoke(query, config=config))]
-    translated = translate_question(translator, query, language, config) if translator else None
+    found = bool(searches[0][1])
+    translated = translate_question(translator, query, language, config) if translator and found else None
     if translated:
         searches.append((translated, retriever.invoke(translated, config=config)))
     return searches

@@ -44,6 +44,7 @@ def judge(
     *,
     question: str,
     chunks: Sequence[str],
+    also: Sequence[str] = (),
     passages: Sequence[str],
     language: Language,
     min_quote_coverage: float,
@@ -56,6 +57,7 @@ def judge(
         cited: the passages its markers cite.
         mode: ``generated``, ``retried`` or ``extractive`` (both replies were degenerate).
         question: the user's question.
+        also: its other wordings (the translation), for the extractive answer.
         chunks: full texts of the shown sources, in marker order.
         passages: the (trimmed) passages the model saw, in marker order.
         language: the question's language, for a refusal.
@@ -71,7 +73,7 @@ def judge(
     backing = [chunks[n - 1] for n in cited] or list(chunks)
     unsupported = [] if refused or mode == "extractive" else unsupported_claims(answer, backing, question)
     if extract is None and (mode == "extractive" or refused or unsupported):
-        extract = extractive_answer(question, chunks)
+        extract = extractive_answer(question, chunks, also)
     if (refused or unsupported) and extract is not None and extract.quote.coverage >= min_quote_coverage:
         logger.info("extractive answer reason=%s", "refusal" if refused else "unsupported")
         mode, refused, unsupported = "extractive", False, []

@@ -26,6 +26,7 @@ from rag.embeddings import E5Embeddings
 from rag.grounding import degeneracy, unsupported_claims
 from rag.llms import ChatLlamaCpp, ensure_default_model
 from rag.prompt import SYSTEM_PROMPT
+from rag.translation import translate_question
 
 pytestmark = pytest.mark.slow
 
@@ -208,6 +209,13 @@ def test_english_question_over_the_chinese_faq_is_answered(knowledge_base: Knowl
     assert not answer.refused, answer.answer
     assert "FAQ.md" in {s.source for s in answer.sources if s.cited}
     assert "openmp" in answer.answer.lower()
+
+
+def test_the_real_model_translates_an_english_question_into_chinese_for_the_search(llm: ChatLlamaCpp) -> None:
+    translated = translate_question(llm, "How much GPU memory does INT4 quantization need?", "en")
+    assert translated is not None
+    assert CJK.search(translated), translated
+    assert "INT4" in translated.upper()
 
 
 def test_the_system_prefix_is_evaluated_once(knowledge_base: KnowledgeBase) -> None:

@@ -104,8 +104,8 @@ DOCS = [
         id="a",
     ),
     Document(
-        page_content="Hardware: INT8 needs 10 GB of GPU memory.",
-        metadata={"source": "README_en.md", "id": "b", "score": 0.89, "page": 2},
+        page_content="硬件：INT8 需要 10GB 显存。",
+        metadata={"source": "HARDWARE.md", "id": "b", "score": 0.89, "page": 2},
         id="b",
     ),
     Document(page_content="无关的内容。", metadata={"source": "FAQ.md", "id": "c", "score": 0.70}, id="c"),
@@ -126,7 +126,7 @@ def test_invoke_returns_answer_with_cited_sources() -> None:
     assert not answer.refused
     assert [(s.n, s.source, s.cited) for s in answer.sources] == [
         (1, "README.md", True),
-        (2, "README_en.md", False),
+        (2, "HARDWARE.md", False),
     ]
     assert answer.sources[1].page == 2
     assert answer.usage == {"prompt_tokens": 123, "completion_tokens": 7}
@@ -208,7 +208,7 @@ def test_refusal_over_a_source_that_holds_the_answer_becomes_extractive() -> Non
 
 
 def test_label_only_reply_gives_way_to_the_source_sentence_without_a_retry() -> None:
-    chain, _, llm = chain_with(["[1] README.md\n", "[2] README_en.md"])
+    chain, _, llm = chain_with(["[1] README.md\n", "[2] HARDWARE.md"])
     events = list(chain.events("INT4 量化级别下最低需要多少显存？"))
     answer = events[-1]
     assert isinstance(answer, Answer)
@@ -221,7 +221,7 @@ def test_label_only_reply_gives_way_to_the_source_sentence_without_a_retry() -> 
 
 
 def test_label_only_reply_is_retried_when_no_sentence_covers_the_question() -> None:
-    chain, _, llm = chain_with(["[1] README.md\n", "[2] README_en.md"])
+    chain, _, llm = chain_with(["[1] README.md\n", "[2] HARDWARE.md"])
     answer = chain.invoke("INT4 需要多少显存？")
     assert answer.degenerate == "labels"
     assert len(llm.calls) == 2  # the first reply and the stricter retry

@@ -72,6 +72,17 @@ def test_a_passage_both_searches_found_is_shown_once() -> None:
     assert gate.select_across([(QUESTION, [CHINESE_ROW]), (TRANSLATION, [CHINESE_ROW])]) == [CHINESE_ROW]
 
 
+def test_a_best_passage_in_the_questions_language_keeps_the_other_language_out() -> None:
+    gate = EvidenceGate(answer_threshold=0.8, focus_threshold=0.9)
+    english_row = doc("en-row", "The minimum GPU memory for INT4 inference is 6 GB.", 0.93)
+    # The same fact in both languages: the English question gets the English passage alone...
+    assert gate.select_across([(QUESTION, [english_row]), (TRANSLATION, [CHINESE_ROW])]) == [english_row]
+    # ...but when the best passage is Chinese, an English one that also counts stays beside it.
+    english_note = doc("en-note", "Inference with INT4 weights on a GPU.", 0.91)
+    chosen = gate.select_across([(QUESTION, [english_note]), (TRANSLATION, [CHINESE_ROW])])
+    assert chosen == [CHINESE_ROW, english_note]
+
+
 def chain_over(llm: Any, *, translate: bool) -> tuple[Any, PerQueryRetriever]:
     retriever = PerQueryRetriever(
         answers={QUESTION: [ENGLISH_HEADING], TRANSLATION: [CHINESE_ROW]}, queries=[]
