@@ -127,3 +127,11 @@ def test_a_translation_that_repeats_the_question_adds_no_search() -> None:
     chain, retriever = chain_over(llm, translate=True)
     chain.invoke(QUESTION)
     assert retriever.queries == [QUESTION]
+
+
+def test_a_search_that_found_nothing_is_not_translated() -> None:
+    # An empty knowledge base: the translation's model call could only lead to a second empty search.
+    retriever = PerQueryRetriever(answers={}, queries=[])
+    chain = make_qa_chain(retriever, ExplodingChatModel(pieces=[], calls=[], closed=[]), translate=True)
+    assert chain.invoke(QUESTION).refused
+    assert retriever.queries == [QUESTION]
