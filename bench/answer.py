@@ -12,7 +12,8 @@ Systems (each in its own worker process, so peak RSS is its own):
   clause, answered by the 0.5B model; sources only known when the answer is complete.
 
 Every answer is scored the same way: all-keys / any-key hit on the question's facts, degenerate
-(``rag.grounding.degeneracy``), unsupported claims (figures in no shown passage), wrong refusals.
+(``rag.grounding.degeneracy``), unsupported claims (figures in no shown passage), wrong refusals, and
+answers not (only) in the question's language.
 
 Usage::
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import resource
 import shutil
 import statistics
@@ -40,6 +42,8 @@ sys.path.insert(0, str(REPO))
 
 QUESTIONS = REPO / "tests" / "eval" / "answers.jsonl"
 SYSTEMS = ("default", "quality", "baseline")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_ENGLISH_WORD = re.compile(r"\b[A-Za-z][a-z]+\b")
 SEED_PROMPT = (
     "已知信息：\n{context}\n\n"
     "根据上述已知信息，简洁和专业地回答用户的问题。如果无法从中得到答案，请说“根据已知信息无法回答该问题”"
@@ -65,6 +69,7 @@ class Run:
     unsupported: list[str]
     mode: str
     answer: str
+    other_language: bool = False
 
 
 def build_corpus(root: Path, zh_chatglm: Path) -> Path:
@@ -90,6 +95,7 @@ def score(
     from kb.evaluation import facts_found
     from rag.citations import is_refusal, resolve_citations
     from rag.grounding import degeneracy, unsupported_claims
+    from rag.language import detect_language
 
     facts = question.get("answer") or question.get("keys") or []
     found = facts_found(answer, facts)
@@ -105,8 +111,20 @@ def score(
         degenerate=not refused and degeneracy(text, passages, names) is not None,
         unsupported=[] if refused else unsupported_claims(text, passages, str(question["q"])),
         answer=answer,
+        other_language=not refused and _other_language(text, detect_language(str(question["q"]))),
         **rest,
     )
+
+
+def _other_language(answer: str, language: str) -> bool:
+    """An English question answered with Chinese in it, or a Chinese one in English words only.
+
+    Its reader may not read the answer; quotes of a source in the other language count too. A Chinese
+    question answered by a bare name or figure ("KB_RETRIEVAL__K", "6 GB") is not counted.
+    """
+    if language == "en":
+        return _CJK.search(answer) is not None
+    return _CJK.search(answer) is None and len(_ENGLISH_WORD.findall(answer)) >= 3
 
 
 def _docx_text(path: Path) -> str:
@@ -257,6 +275,7 @@ def summarize(runs: list[Run], peak_rss_mib: float) -> dict[str, Any]:
         "unsupported_share": sum(bool(r.unsupported) for r in given) / max(1, len(given)),
         "wrong_refusals": sum(r.refused for r in answerable) / max(1, len(answerable)),
         "correct_refusals": f"{sum(r.refused for r in unanswerable)}/{len(unanswerable)}",
+        "other_language_answers": sum(r.other_language for r in given),
         "extractive": sum(r.mode == "extractive" for r in runs),
         "retried": sum(r.mode == "retried" for r in runs),
         "ttft_p50_s": statistics.median(r.ttft_s for r in runs),
