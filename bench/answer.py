@@ -42,7 +42,6 @@ sys.path.insert(0, str(REPO))
 
 QUESTIONS = REPO / "tests" / "eval" / "answers.jsonl"
 SYSTEMS = ("default", "quality", "baseline")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 _ENGLISH_WORD = re.compile(r"\b[A-Za-z][a-z]+\b")
 SEED_PROMPT = (
     "已知信息：\n{context}\n\n"
@@ -122,9 +121,12 @@ def _other_language(answer: str, language: str) -> bool:
     Its reader may not read the answer; quotes of a source in the other language count too. A Chinese
     question answered by a bare name or figure ("KB_RETRIEVAL__K", "6 GB") is not counted.
     """
+    from rag.language import han_count
+
+    han = han_count(answer)
     if language == "en":
-        return _CJK.search(answer) is not None
-    return _CJK.search(answer) is None and len(_ENGLISH_WORD.findall(answer)) >= 3
+        return han > 0
+    return han == 0 and len(_ENGLISH_WORD.findall(answer)) >= 3
 
 
 def _docx_text(path: Path) -> str:
