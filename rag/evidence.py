@@ -78,10 +78,11 @@ class EvidenceGate:
         # it is the one shown when the evidence is weak, and the one a small model answers from.
         kept.sort(key=lambda entry: (not entry[2], -entry[3]))
         chosen = [entry for entry in kept if entry[2]] or kept[:1]
-        if chosen and searches and _speaks(chosen[0][0], detect_language(searches[0][0])):
+        asked_in = detect_language(searches[0][0]) if searches else None
+        if chosen and _speaks(chosen[0][0], asked_in):
             # The best passage is in the question's language: others in the other language (the same
             # README in translation) only pulled the 0.5B model's answer into that language.
-            chosen = [entry for entry in chosen if _speaks(entry[0], detect_language(searches[0][0]))]
+            chosen = [entry for entry in chosen if _speaks(entry[0], asked_in)]
         best = max((score for _, score, _, _ in chosen if score is not None), default=None)
         if best is not None:
             chosen = [
@@ -116,7 +117,7 @@ def _interleave(searches: Sequence[tuple[str, Sequence[Document]]]) -> list[tupl
     return merged
 
 
-def _speaks(doc: Document, language: str) -> bool:
+def _speaks(doc: Document, language: str | None) -> bool:
     return detect_language(doc.page_content) == language
 
 
