@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = [
     "ExtractiveAnswer",
     "Quote",
+    "asks_for_a_figure",
     "best_quote",
+    "contradicts",
     "extractive_answer",
     "is_heading",
     "quoted_source",
@@ -142,6 +144,26 @@ def best_quote(
     return best
 
 
+def asks_for_a_figure(question: str) -> bool:
+    """The question asks for a quantity ("多少", "how many"): only a sentence with a figure answers it."""
+    return bool(_ASKS_FOR_A_FIGURE.search(question))
+
+
+def contradicts(answer: str, question: str, quote: Quote) -> bool:
+    """``answer`` gives figures for a figure question, and none of them is in ``quote``, which states some.
+
+    ``quote`` is the source sentence that best answers the question; an answer whose figure stands only
+    elsewhere in the sources took it from a neighbouring fact (ChatGLM-6B's "1T" tokens given for
+    ChatGLM2-6B, whose sentence says "1.4T").
+    """
+    if not asks_for_a_figure(question):
+        return False
+    asked = _numbers(question)
+    stated = _numbers(quote.text) - asked
+    given = _numbers(_strip_markers(answer)) - asked
+    return bool(stated) and bool(given) and not stated & given
+
+
 def _uninformative(sentence: str, question_terms: set[str], question_numbers: set[str]) -> bool:
     if sentence.rstrip("\"'”’」*` ").endswith(("?", "？")):
         return True
@@ -215,7 +237,7 @@ def extractive_answer(
 
 def _extract(question: str, passages: Sequence[str]) -> ExtractiveAnswer | None:
     best: tuple[int, Quote] | None = None
-    wants_figure = bool(_ASKS_FOR_A_FIGURE.search(question))
+    wants_figure = asks_for_a_figure(question)
     for n, passage in enumerate(passages, start=1):
         quote = best_quote(passage, question, informative=True, figure=wants_figure)
         if quote is not None and (best is None or quote.score > best[1].score):

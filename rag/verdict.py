@@ -1,8 +1,9 @@
 """The checked answer: what the user gets once the model's reply has been judged against the sources.
 
-A refusal while a source clearly holds the answer, or figures no cited source holds, give way to the
-extractive answer (the best-supported source sentence, quoted and cited) when that sentence covers enough
-of the question. Otherwise a reply whose every figure is found in no source is refused: the question was
+A refusal while a source clearly holds the answer, figures no cited source holds, or, for a question that
+asks for a figure, a figure the sentence answering it does not state (``rag.quotes.contradicts``), give
+way to the extractive answer (the best-supported source sentence, quoted and cited) when that sentence
+covers enough of the question. Otherwise a reply whose every figure is found in no source is refused: the question was
 related enough to pass the evidence gate, but the sources do not answer it, and the model made the answer
 up (a vocabulary size, a training time). A reply that failed twice is answered extractively or refused;
 an answer without markers is attributed to the passages it draws on.
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 from kbtypes.answer import AnswerMode
 from rag.citations import is_refusal, most_shared_passage, overlap_citations
 from rag.grounding import unsupported_claims
-from rag.language import Language
+from rag.language import Language, detect_language
 from rag.prompt import refusal_text
-from rag.quotes import ExtractiveAnswer, extractive_answer
+from rag.quotes import ExtractiveAnswer, asks_for_a_figure, contradicts, extractive_answer
 
 __all__ = ["Verdict", "judge"]
 
@@ -72,10 +73,22 @@ def judge(
     # over a [3] that never says 7 is as wrong as a figure found nowhere.
     backing = [chunks[n - 1] for n in cited] or list(chunks)
     unsupported = [] if refused or mode == "extractive" else unsupported_claims(answer, backing, question)
-    if extract is None and (mode == "extractive" or refused or unsupported):
+    if extract is None and (mode == "extractive" or refused or unsupported or asks_for_a_figure(question)):
         extract = extractive_answer(question, chunks, also)
-    if (refused or unsupported) and extract is not None and extract.quote.coverage >= min_quote_coverage:
-        logger.info("extractive answer reason=%s", "refusal" if refused else "unsupported")
+    contradicted = (
+        mode != "extractive"
+        and not (refused or unsupported)
+        and extract is not None
+        and detect_language(extract.quote.text) == language  # "6.2 billion" never matches "62 亿"
+        and contradicts(answer, question, extract.quote)
+    )
+    if (
+        (refused or unsupported or contradicted)
+        and extract is not None
+        and extract.quote.coverage >= min_quote_coverage
+    ):
+        reason = "refusal" if refused else "unsupported" if unsupported else "contradicted"
+        logger.info("extractive answer reason=%s", reason)
         mode, refused, unsupported = "extractive", False, []
     if mode == "extractive":
         if extract is None:

@@ -203,6 +203,23 @@ def test_refusal_over_a_source_that_holds_the_answer_becomes_extractive() -> Non
     assert cited[0].text[cited[0].quote_start : cited[0].quote_end] == cited[0].quote
 
 
+def test_a_figure_taken_from_a_neighbouring_fact_gives_way_to_the_sentence_that_answers() -> None:
+    # 10GB stands in the cited HARDWARE.md (INT8), so it is not unsupported; the sentence that answers
+    # the INT4 question says 6GB.
+    chain, _, _ = chain_with(["INT4 量化级别下最低需要 10GB 显存[2]。"])
+    answer = chain.invoke("INT4 量化级别下最低需要多少显存？")
+    assert answer.mode == "extractive"
+    assert answer.answer == "INT4 量化级别下最低只需 6GB 显存。 [1]"
+    assert [s.n for s in answer.sources if s.cited] == [1]
+
+
+def test_a_figure_the_answering_sentence_states_is_kept() -> None:
+    chain, _, _ = chain_with(["INT4 量化级别下最低只需 6GB 显存[1]。"])
+    answer = chain.invoke("INT4 量化级别下最低需要多少显存？")
+    assert answer.mode == "generated"
+    assert answer.answer == "INT4 量化级别下最低只需 6GB 显存[1]。"
+
+
 # The scripted model below replies with exact degenerate texts; the real 0.5B model produces them only
 # for some wordings (tests/integration/test_answer_e2e.py has the INT4 case that did).
 

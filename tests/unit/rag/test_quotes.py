@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.quotes import best_quote, extractive_answer, sentence_spans
+from rag.quotes import best_quote, contradicts, extractive_answer, sentence_spans
 
 README = (
     "ChatGLM-6B 是一个开源的、支持中英双语的对话语言模型，具有 62 亿参数。"
@@ -119,3 +119,15 @@ def test_extractive_answer_keeps_the_line_a_colon_introduces() -> None:
     assert (
         found.text == "导入文档时 kb 按文件的编码读取文本，需要指定编码时设置：\nKB_INGEST__ENCODING=gbk [1]"
     )
+
+
+def test_an_answer_contradicts_the_answering_sentence_only_with_other_figures() -> None:
+    question = "How many tokens was ChatGLM2-6B trained on?"
+    quote = best_quote("ChatGLM2-6B was trained on 1.4T tokens. ChatGLM-6B saw 1T.", question)
+    assert quote is not None
+    assert quote.text.startswith("ChatGLM2-6B was trained on 1.4T")
+    assert contradicts("About 1T tokens [1].", question, quote)
+    assert not contradicts("1.4T tokens [1].", question, quote)
+    assert not contradicts("Trillions of tokens [1].", question, quote)  # no figure given: nothing to check
+    # A question that does not ask for a quantity is not checked.
+    assert not contradicts("About 1T tokens [1].", "What was ChatGLM2-6B trained on?", quote)
