@@ -17,6 +17,7 @@ from langchain_core.retrievers import BaseRetriever
 from rag.chain import make_qa_chain
 from rag.evidence import EvidenceGate
 from rag.prompt import prefix_messages
+from rag.translation import translate_question
 from tests.unit.rag.test_chain import ExplodingChatModel, ScriptedChatModel
 
 
@@ -135,3 +136,15 @@ def test_a_search_that_found_nothing_is_not_translated() -> None:
     chain = make_qa_chain(retriever, ExplodingChatModel(pieces=[], calls=[], closed=[]), translate=True)
     assert chain.invoke(QUESTION).refused
     assert retriever.queries == [QUESTION]
+
+
+def test_figures_the_question_does_not_hold_are_left_out_of_the_translation() -> None:
+    # The 0.5B model sometimes answers instead of translating (its "16 GB" is made up); the real model
+    # does so only for some wordings, so the scripted one replies with such an answer.
+    llm = ScriptedChatModel(pieces=["INT4 推理最低需要 16 GB 显存。"], calls=[], closed=[])
+    assert translate_question(llm, QUESTION, "en") == "INT4 推理最低需要 GB 显存。"
+
+
+def test_a_translation_that_is_only_a_made_up_figure_adds_no_search() -> None:
+    llm = ScriptedChatModel(pieces=["625000000"], calls=[], closed=[])
+    assert translate_question(llm, "ChatGLM2-6B 预训练用了多少中英标识符？", "zh") is None
