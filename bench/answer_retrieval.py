@@ -50,6 +50,7 @@ def main() -> None:
     if not (args.home / "kbs" / "bench").is_dir():
         sys.exit(f"no bench knowledge base under {args.home}: run bench/answer.py first")
     questions = [q for q in load_questions(args.split) if q["sources"]]
+    depth = max(10, args.k)
     rows: list[tuple[str, list[int | None]]] = []
     for weight in [float(w) for w in args.weights.split(",") if w]:
         settings = Settings(home=args.home)
@@ -60,15 +61,15 @@ def main() -> None:
         if not rows:
             modes = [("dense", "dense"), ("bm25", "bm25"), *modes]
         for label, mode in modes:
-            rows.append((label, [answering_rank(kb, q, mode, max(10, args.k)) for q in questions]))
+            rows.append((label, [answering_rank(kb, q, mode, depth) for q in questions]))
         workspace.close()
     print(f"{len(questions)} answerable {args.split} questions; rank of the first passage holding every fact")
-    print(f"{'retrieval':28}{'first':>8}{f'top {args.k}':>8}{'top 10':>8}{'missed':>8}")
+    print(f"{'retrieval':28}{'first':>8}{f'top {args.k}':>8}{f'top {depth}':>8}{'missed':>8}")
     for label, ranks in rows:
         first = sum(rank == 1 for rank in ranks)
         top_k = sum(rank is not None and rank <= args.k for rank in ranks)
-        top_10 = sum(rank is not None for rank in ranks)
-        print(f"{label:28}{first:8}{top_k:8}{top_10:8}{len(ranks) - top_10:8}")
+        found = sum(rank is not None for rank in ranks)
+        print(f"{label:28}{first:8}{top_k:8}{found:8}{len(ranks) - found:8}")
 
 
 if __name__ == "__main__":
