@@ -102,6 +102,22 @@ def test_a_short_answer_with_a_figure_is_not_an_echo() -> None:
     assert degeneracy("输入 clear 即可 [1]", ["输入 clear 清空对话历史"], NAMES, "怎么清空对话历史？") is None
 
 
+def test_a_restatement_that_adds_the_word_a_source_holds_is_the_answer() -> None:
+    """Seen on the tuning half: the one word the reply adds to the question is the fact asked for."""
+    question = "Which dependency was dropped in the 2023/04/06 update?"
+    shown = ["[2023/04/06] 优化web demo的界面。去掉了对 icetk 的依赖（需要更新模型文件ice_text.model）。"]
+    assert degeneracy("icetk was dropped in the 2023/04/06 update [1].", shown, NAMES, question) is None
+    assert (
+        degeneracy("foobar was dropped in the 2023/04/06 update [1].", shown, NAMES, question) == "question"
+    )
+
+
+def test_a_version_the_question_names_with_a_v_is_supported() -> None:
+    question = "What was added to the training data in the v1.1 checkpoint update?"
+    assert unsupported_claims("In the v1.1 update, English data was added.", ["英文数据"], question) == []
+    assert unsupported_claims("It needs 6 GB.", ["INT4 v6"]) == ["6"]
+
+
 def test_a_reply_that_copies_the_stricter_instruction_is_an_echo() -> None:
     """Seen on the held-out bench: the retry restated its own instruction, half in English."""
     from rag.prompt import STRICT_INSTRUCTION
