@@ -39,7 +39,6 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\d])")
 _HYPHENATED_NAME = re.compile(r"[a-z][a-z\d.]*(?:-[a-z\d.]+)+")
 _QUOTED = re.compile(r"“([^”]{2,60})”|「([^」]{2,60})」|《([^》]{2,60})》|`([^`]{2,60})`|\"([^\"]{2,60})\"")
 _DIGITS_AT_EDGE = r"(?<![A-Za-z0-9.]){}(?![\d])"
-_VERSION_AT_EDGE = r"(?<![A-Za-z0-9.])v{}(?![\d])"  # "v1.1" states the version 1.1, "v6" no figure 6
 _REPEATED_LINE_COUNT = 3
 _NUMERIC_CLAIM = re.compile(r"v?\d[\d.,]*")
 _UNFINISHED = re.compile(r"(?i)(?:\b(?:is|are|was|were|be|to|the|of)|[:：是为])$")  # "... the flag is [1]."
@@ -69,10 +68,10 @@ def _repeats_lines(answer: str) -> bool:
     return any(lines.count(line) >= _REPEATED_LINE_COUNT for line in set(lines))
 
 
-def _echoes_question(answer: str, question: str, passages: Sequence[str] = ()) -> bool:
+def _echoes_question(answer: str, question: str, shown: str) -> bool:
     """The reply restates the question, adding at most one word or bigram of its own and no figure.
 
-    A single added word that a shown passage holds is the fact asked for, not an echo: "icetk was
+    A single added word that the shown passages hold is the fact asked for, not an echo: "icetk was
     dropped in the 2023/04/06 update" answers "Which dependency was dropped in the 2023/04/06 update?".
     """
     asked = content_terms(question)
@@ -82,7 +81,7 @@ def _echoes_question(answer: str, question: str, passages: Sequence[str] = ()) -
     new = said - asked
     if any(char.isdigit() for term in new for char in term):
         return False
-    if len(new) == 1 and new <= content_terms("\n".join(passages)):
+    if len(new) == 1 and new <= content_terms(shown):
         return False
     return len(new) <= 1 and len(said & asked) >= 0.6 * len(said)
 
@@ -131,14 +130,14 @@ def degeneracy(
     if is_looping(answer) or _repeats_lines(answer):
         return "repetition"
     lowered = _normal(answer)
-    if question and _echoes_question(answer, question, passages):
+    shown = "\n".join(passages)
+    if question and _echoes_question(answer, question, shown):
         return "question"
     bare = _MARKER.sub("", answer).strip().rstrip(".。").strip()
     if bare.endswith(("?", "？")):
         return "question"
     if len(bare) <= _UNFINISHED_CHARS and "\n" not in bare and _UNFINISHED.search(bare):
         return "unfinished"
-    shown = "\n".join(passages)
     if _copies_a_heading(bare, passages):
         return "heading"
     if any(echo in lowered and echo not in _normal(shown) for echo in _PROMPT_ECHOES):
@@ -185,10 +184,9 @@ def _claims(answer: str) -> list[str]:
 def _supported(claim: str, evidence: str, evidence_squashed: str) -> bool:
     if _NUMERIC_CLAIM.fullmatch(claim):
         digits = claim.lstrip("v").replace(",", "")
-        plain = evidence.replace(",", "")
-        if re.search(_DIGITS_AT_EDGE.format(re.escape(digits)), plain):
-            return True
-        return "." in digits and bool(re.search(_VERSION_AT_EDGE.format(re.escape(digits)), plain))
+        prefix = "v?" if "." in digits else ""  # "v1.1" states the version 1.1; "v6" states no figure 6
+        pattern = _DIGITS_AT_EDGE.format(prefix + re.escape(digits))
+        return bool(re.search(pattern, evidence.replace(",", "")))
     return claim in evidence or re.sub(r"\s+", "", claim) in evidence_squashed
 
 

@@ -5,8 +5,8 @@ asks for a figure, a figure the sentence answering it does not state (``rag.quot
 way to the extractive answer (the best-supported source sentence, quoted and cited) when that sentence
 covers enough of the question. Otherwise a reply whose every figure is found in no source is refused: the
 question was related enough to pass the evidence gate, but the sources do not answer it, and the model
-made the answer up (a vocabulary size, a training time). A reply that failed twice is answered extractively or refused;
-an answer without markers is attributed to the passages it draws on.
+made the answer up (a vocabulary size, a training time). A reply that failed twice is answered
+extractively or refused; an answer without markers is attributed to the passages it draws on.
 """
 
 from __future__ import annotations
