@@ -20,7 +20,9 @@ from the wrong one (a heading, a neighbouring table row) more often than when gi
 on the tuning half that put the answering passage first for 31 of 56 questions instead of 26.
 
 With ``select_across`` the gate judges the results of several searches (the question and its
-translation, ``rag.translation``), each document against the query that found it.
+translation, ``rag.translation``), each document against the query that found it; a document both
+found counts as the query under which it counts most judges it (the Chinese translation scores a Chinese
+table row far above the English question does).
 """
 
 from __future__ import annotations
@@ -61,10 +63,11 @@ class EvidenceGate:
     def select_across(self, searches: Sequence[tuple[str, Sequence[Document]]]) -> list[Document]:
         """Like ``select``, over the results of several queries (the question and its translation).
 
-        Each document is judged against the query that found it, the first search's on a tie. When the
-        best passage is written in the question's language, passages in the other language are dropped.
+        Each document is judged against the query that found it; one both found, against the query under
+        which it counts most. When the best passage is written in the question's language, passages in
+        the other language are dropped.
         """
-        kept: list[tuple[Document, float | None, bool, float]] = []
+        judged: dict[str, tuple[Document, float | None, bool, float]] = {}
         for query, doc in _interleave(searches):
             score = _score(doc)
             language = detect_language(query)
@@ -73,10 +76,16 @@ class EvidenceGate:
                 strong = score is None or self._counts(
                     query, language, doc.page_content, score, self.focus_threshold
                 )
-                kept.append((doc, score, strong, _sentence_coverage(query, doc.page_content)))
+                entry = (doc, score, strong, _sentence_coverage(query, doc.page_content))
+                key = _key(doc)
+                # Found by both searches: it counts as the query that says most for it judges it (the
+                # Chinese translation scores a Chinese table row far above the English question does).
+                if key not in judged or _rank(entry) < _rank(judged[key]):
+                    judged[key] = entry
+        kept = list(judged.values())
         # Strong passages first; among equals, the one whose best sentence says most of what was asked:
         # it is the one shown when the evidence is weak, and the one a small model answers from.
-        kept.sort(key=lambda entry: (not entry[2], -entry[3]))
+        kept.sort(key=_rank)
         chosen = [entry for entry in kept if entry[2]] or kept[:1]
         asked_in = detect_language(searches[0][0]) if searches else None
         if chosen and _speaks(chosen[0][0], asked_in):
@@ -102,19 +111,23 @@ class EvidenceGate:
 
 
 def _interleave(searches: Sequence[tuple[str, Sequence[Document]]]) -> list[tuple[str, Document]]:
-    """Each search's documents in rank order, alternating between searches, without repeats."""
-    seen: set[str] = set()
-    merged: list[tuple[str, Document]] = []
+    """Each search's ``(query, document)`` pairs in rank order, alternating between searches."""
     longest = max((len(documents) for _, documents in searches), default=0)
-    for rank in range(longest):
-        for query, documents in searches:
-            if rank < len(documents):
-                doc = documents[rank]
-                key = str(doc.metadata.get("id") or doc.id or doc.page_content)
-                if key not in seen:
-                    seen.add(key)
-                    merged.append((query, doc))
-    return merged
+    return [
+        (query, documents[rank])
+        for rank in range(longest)
+        for query, documents in searches
+        if rank < len(documents)
+    ]
+
+
+def _key(doc: Document) -> str:
+    return str(doc.metadata.get("id") or doc.id or doc.page_content)
+
+
+def _rank(entry: tuple[Document, float | None, bool, float]) -> tuple[bool, float]:
+    """Sort key of a judged passage: strong ones first, then by how much of the query its sentence holds."""
+    return (not entry[2], -entry[3])
 
 
 def _speaks(doc: Document, language: str | None) -> bool:

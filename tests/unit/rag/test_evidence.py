@@ -73,6 +73,19 @@ def test_a_passage_both_searches_found_is_shown_once() -> None:
     assert gate.select_across([(QUESTION, [CHINESE_ROW]), (TRANSLATION, [CHINESE_ROW])]) == [CHINESE_ROW]
 
 
+def test_a_passage_both_searches_found_counts_as_the_query_that_scored_it_higher_judges_it() -> None:
+    # Each search returns its own copy with its own score. The English question scores the Chinese row
+    # low (0.82, below the gate); its Chinese translation scores it 0.93. Judged only by the search that
+    # happened to come first, the row was dropped and the heading shown instead.
+    gate = EvidenceGate(answer_threshold=0.9, focus_threshold=0.95, cross_language_margin=0.0)
+    row_for_question = doc("zh", CHINESE_ROW.page_content, 0.82)
+    chosen = gate.select_across([(QUESTION, [row_for_question]), (TRANSLATION, [CHINESE_ROW])])
+    assert chosen == [CHINESE_ROW]
+    assert chosen[0].metadata["score"] == 0.93
+    # Found by the question alone, the same low score keeps it out: the gate did not just open wider.
+    assert gate.select_across([(QUESTION, [row_for_question])]) == []
+
+
 def test_a_best_passage_in_the_questions_language_keeps_the_other_language_out() -> None:
     gate = EvidenceGate(answer_threshold=0.8, focus_threshold=0.9)
     english_row = doc("en-row", "The minimum GPU memory for INT4 inference is 6 GB.", 0.93)
