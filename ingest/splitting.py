@@ -32,8 +32,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Raised whenever the loaders or this splitter turn a file into different chunks (2: table rows name their
-#: columns); a knowledge base indexed with another version reads its files again on the next ingest.
-CHUNKING_VERSION: Final = 2
+#: columns; 3: a Markdown list right under a paragraph line keeps one item per paragraph); a knowledge base
+#: indexed with another version reads its files again on the next ingest.
+CHUNKING_VERSION: Final = 3
 
 #: Joins blocks into a file's extracted text; ``start`` offsets count in that text.
 BLOCK_SEPARATOR: Final = "\n\n"

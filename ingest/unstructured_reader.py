@@ -74,6 +74,8 @@ def read_with_unstructured(path: Path, suffix: str) -> list[Document]:
 
 
 _TABLE_ROW_THEN_HEADING = re.compile(r"(?m)^(\|.*\|[ \t]*)\n(#{1,6}[ \t])")
+_LIST_ITEM = re.compile(r"^\s{0,3}(?:[*+-]|\d{1,9}[.)])[ \t]+\S")
+_FENCE = re.compile(r"^\s{0,3}(?:```|~~~)")
 
 
 def _partitioner(suffix: str) -> Callable[[Path], Sequence[Element]]:
@@ -81,7 +83,8 @@ def _partitioner(suffix: str) -> Callable[[Path], Sequence[Element]]:
         from unstructured.partition.md import partition_md
 
         return lambda path: partition_md(
-            text=_end_tables_before_headings(decode_text(path.read_bytes())), **_NO_LANGUAGE_DETECTION
+            text=_start_lists_after_paragraphs(_end_tables_before_headings(decode_text(path.read_bytes()))),
+            **_NO_LANGUAGE_DETECTION,
         )
     if suffix in (".html", ".htm", ".xhtml"):
         from unstructured.partition.html import partition_html
@@ -105,6 +108,27 @@ def _end_tables_before_headings(markdown: str) -> str:
     GitHub ends a table at a heading line; the parser unstructured uses reads the heading as one more row.
     """
     return _TABLE_ROW_THEN_HEADING.sub(r"\1\n\n\2", markdown)
+
+
+def _start_lists_after_paragraphs(markdown: str) -> str:
+    """Put a blank line between a paragraph line and a list that starts right under it.
+
+    GitHub lets a list interrupt a paragraph; the parser unstructured uses folds such a list into the
+    paragraph, so every item of a list under "项目：" became one line, and a quote of one item quoted all.
+    Code fences are left as they are.
+    """
+    lines = markdown.split("\n")
+    out: list[str] = []
+    fenced = False
+    for line in lines:
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and _LIST_ITEM.match(line) and out and out[-1].strip():
+            previous = out[-1]
+            if not _LIST_ITEM.match(previous) and not previous.startswith((" ", "\t", "|", "#", ">")):
+                out.append("")
+        out.append(line)
+    return "\n".join(out)
 
 
 def _file_partitioner(suffix: str) -> Callable[[Path], Sequence[Element]]:

@@ -208,6 +208,21 @@ def test_markdown_heading_right_under_a_table_is_a_heading(tmp_path: Path) -> No
     assert any(block.metadata.get("headings") == "Hardware > Install" for block in blocks)
 
 
+def test_markdown_list_right_under_a_paragraph_line_keeps_one_item_per_paragraph(tmp_path: Path) -> None:
+    # As in zh-chatglm's PROJECT.md: the list starts on the line after its lead-in, with no blank line.
+    path = tmp_path / "projects.md"
+    path.write_text(
+        "# 友情链接\n\n加速 ChatGLM 的项目：\n* lyraChatGLM: 推理加速到 9000+ tokens/s\n"
+        "* ChatGLM-MNN: 基于 MNN 的 C++ 推理\n\n```\nprint(1)\n* not an item\n```\n",
+        encoding="utf-8",
+    )
+    paragraphs = _text(load_file(path)).split("\n\n")
+    assert "加速 ChatGLM 的项目：" in paragraphs
+    assert "lyraChatGLM: 推理加速到 9000+ tokens/s" in paragraphs
+    assert "ChatGLM-MNN: 基于 MNN 的 C++ 推理" in paragraphs
+    assert any("print(1)\n* not an item" in paragraph for paragraph in paragraphs)
+
+
 @pytest.mark.parametrize("name", ["archive.zip", "main.go", "Makefile", "clip.mp4"])
 def test_unknown_types_are_unsupported(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
