@@ -41,6 +41,9 @@ _QUOTED = re.compile(r"“([^”]{2,60})”|「([^」]{2,60})」|《([^》]{2,60
 _DIGITS_AT_EDGE = r"(?<![A-Za-z0-9.]){}(?![\d])"
 _REPEATED_LINE_COUNT = 3
 _NUMERIC_CLAIM = re.compile(r"v?\d[\d.,]*")
+_DATE_UNIT_AFTER = re.compile(r"\s?[年月日号]")
+_DATE_UNIT_BEFORE = re.compile(r"\d\s?[年月]\s?$")
+_NUMERIC_DATE = re.compile(r"(?<!\d)\d{4}([-/])\d{1,2}\1\d{1,2}(?!\d)")
 _UNFINISHED = re.compile(r"(?i)(?:\b(?:is|are|was|were|be|to|the|of)|[:：是为])$")  # "... the flag is [1]."
 _UNFINISHED_CHARS = 120  # a longer reply that trails off was cut by the token budget, not unfinished
 _ECHO_WINDOW = 20  # characters of an instruction that a real answer never repeats by chance
@@ -181,13 +184,31 @@ def _claims(answer: str) -> list[str]:
     return list(dict.fromkeys(claim for claim in claims if claim))
 
 
-def _supported(claim: str, evidence: str, evidence_squashed: str) -> bool:
+def _supported(claim: str, evidence: str, evidence_squashed: str, *, dated: bool) -> bool:
     if _NUMERIC_CLAIM.fullmatch(claim):
         digits = claim.lstrip("v").replace(",", "")
         prefix = "v?" if "." in digits else ""  # "v1.1" states the version 1.1; "v6" states no figure 6
         pattern = _DIGITS_AT_EDGE.format(prefix + re.escape(digits))
-        return bool(re.search(pattern, evidence.replace(",", "")))
+        plain = evidence.replace(",", "")
+        # A day or month of a date ("4月22号") supports a date, not "22 层".
+        return any(dated or not _in_a_date(plain, m) for m in re.finditer(pattern, plain))
     return claim in evidence or re.sub(r"\s+", "", claim) in evidence_squashed
+
+
+def _in_a_date(text: str, match: re.Match[str]) -> bool:
+    """The digits ``match`` found are a year, month or day: "4月22号", "2023/04/22", "2023-04-22"."""
+    if _DATE_UNIT_AFTER.match(text, match.end()) or _DATE_UNIT_BEFORE.search(text, 0, match.start()):
+        return True
+    start, end = match.span()
+    return any(
+        date.start() <= start and end <= date.end()
+        for date in _NUMERIC_DATE.finditer(text, max(0, start - 11), end + 11)
+    )
+
+
+def _dated_claims(answer: str) -> set[str]:
+    """The answer's numbers that it writes as part of a date."""
+    return {m.group() for m in _NUMBER.finditer(answer) if _in_a_date(answer, m)}
 
 
 def unsupported_claims(answer: str, passages: Sequence[str], question: str = "") -> list[str]:
@@ -195,11 +216,15 @@ def unsupported_claims(answer: str, passages: Sequence[str], question: str = "")
 
     A number counts as supported when the same digits stand in a passage as a number of their own
     (``6`` is found in "6 GB" and "6GB", not in "16"); versions likewise; a quoted name when it appears
-    in a passage, whitespace aside. Units are not compared: "6G" and "6 GB" are the same claim.
+    in a passage, whitespace aside. Units are not compared: "6G" and "6 GB" are the same claim. A year,
+    month or day of a date in a passage supports only a figure the answer writes as a date too.
 
     Returns:
         The unsupported claims as written (lowercased, NFKC-normalised), in order of appearance.
     """
     evidence = _normal("\n".join([*passages, question]))
     squashed = re.sub(r"\s+", "", evidence)
-    return [claim for claim in _claims(answer) if not _supported(claim, evidence, squashed)]
+    dated = _dated_claims(_normal(answer))
+    return [
+        claim for claim in _claims(answer) if not _supported(claim, evidence, squashed, dated=claim in dated)
+    ]

@@ -74,6 +74,17 @@ def test_question_figures_and_markers_and_list_numbers_are_not_claims() -> None:
     assert unsupported_claims("P-Tuning v2 需要 7 GB", PASSAGES, question="P-Tuning v2 要多少显存？") == []
 
 
+def test_a_day_or_month_of_a_date_supports_only_a_date() -> None:
+    # improve_README.md's "截至4月22号" is all the sources say about 22; the 0.5B model's "22 层" came from it.
+    source = "截至4月22号 GitHub 的 star 数达到 2 万，连续 12 天居第一名。[2023/06/25] 发布 ChatGLM2-6B。"
+    assert unsupported_claims("ChatGLM-6B 有 22 层 Transformer [1]。", [source]) == ["22"]
+    assert unsupported_claims("It has 25 layers [1].", [source]) == ["25"]
+    assert unsupported_claims("截至4月22号，star 数达到 2 万 [1]。", [source]) == []
+    assert unsupported_claims("ChatGLM2-6B 于 6 月 25 日发布 [1]。", [source]) == []
+    assert unsupported_claims("It was released on 2023-06-25 [1].", [source]) == []
+    assert unsupported_claims("连续 12 天 [1]。", [source]) == []
+
+
 def test_quoted_names_must_appear_in_a_source() -> None:
     assert unsupported_claims("运行“web_demo.py”即可 [1]", ["运行 web_demo.py 启动网页版"]) == []
     assert unsupported_claims("作者是“张三”", PASSAGES) == ["张三"]
