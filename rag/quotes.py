@@ -231,13 +231,17 @@ def extractive_answer(
     ``also`` holds other wordings of the question (its translation): an English question shares no word
     with a Chinese passage, its translation does. The wording whose sentence covers most of it wins.
     """
-    found = [one for one in (_extract(asked, passages) for asked in (question, *also)) if one is not None]
+    wordings = (question, *also)
+    # Asked for a quantity in any wording, the answer holds a figure whichever wording found its sentence.
+    wants_figure = any(asks_for_a_figure(asked) for asked in wordings)
+    found = [
+        one for one in (_extract(asked, passages, wants_figure) for asked in wordings) if one is not None
+    ]
     return max(found, key=lambda one: one.quote.coverage, default=None)
 
 
-def _extract(question: str, passages: Sequence[str]) -> ExtractiveAnswer | None:
+def _extract(question: str, passages: Sequence[str], wants_figure: bool) -> ExtractiveAnswer | None:
     best: tuple[int, Quote] | None = None
-    wants_figure = asks_for_a_figure(question)
     for n, passage in enumerate(passages, start=1):
         quote = best_quote(passage, question, informative=True, figure=wants_figure)
         if quote is not None and (best is None or quote.score > best[1].score):

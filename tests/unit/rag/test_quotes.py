@@ -103,6 +103,16 @@ def test_a_question_for_a_quantity_is_answered_only_by_a_sentence_with_a_figure(
     assert extractive_answer("Which attention does ChatGLM2-6B use?", passages[:1]) is not None
 
 
+def test_a_quantity_asked_for_in_one_wording_needs_a_figure_in_every_wording() -> None:
+    # The 0.5B model translated "有多少层" as "What is the number of ...": that wording does not say
+    # "how many", and its best sentence, without any figure, was given as the answer.
+    passages = ["SwissArmyTransformer: 一个 Transformer 统一编程框架，ChatGLM-6B 已经在 SAT 中实现。"]
+    question = "ChatGLM-6B 有多少层 Transformer？"
+    translation = "What is the number of Transformer layers in ChatGLM-6B?"
+    assert extractive_answer(translation, passages) is not None  # asked this way alone, no figure is needed
+    assert extractive_answer(question, passages, also=[translation]) is None
+
+
 def test_extractive_answer_is_never_a_title() -> None:
     passage = "纯文本的编码\n\n导入时 kb 读取 UTF-8、UTF-16 和 GBK 三种。"
     found = extractive_answer("kb 导入纯文本时能自动识别哪些编码？", [passage])
