@@ -43,7 +43,8 @@ _NUMBER = re.compile(r"(?<![A-Za-z\d.])(?<![A-Za-z]-)\d+(?:\.\d+)?")
 #: A hyphenated name that holds digits (ChatGLM2-6B, Qwen2.5-Coder-0.5B, BLEU-4): its digits name it.
 _HYPHENATED_NAME = re.compile(r"[A-Za-z][A-Za-z\d.]*(?:-[A-Za-z\d.]+)+")
 _ASKS_FOR_A_FIGURE = re.compile(
-    r"多少|几[个岁天次层种位]|多大|多长|多久|(?i:\bhow\s+(?:many|much|long|large|big)\b|\bwhat\s+size\b)"
+    r"多少|几[个岁天次层种位月号点]|多大|多长|多久|哪一?[年天]"
+    r"|(?i:\bhow\s+(?:many|much|long|large|big)\b|\bwhat\s+(?:size|date|year|day)\b|^\s*when\s+(?:was|were|did)\b)"
 )
 _TABLE_RULE = re.compile(r"^[\s|:\-–—+=]*$")
 _MIN_SENTENCE_CHARS = 2
@@ -145,7 +146,8 @@ def best_quote(
 
 
 def asks_for_a_figure(question: str) -> bool:
-    """The question asks for a quantity ("多少", "how many"): only a sentence with a figure answers it."""
+    """The question asks for a quantity or a date ("多少", "几月几号", "how many", "when was"): only a
+    sentence with a figure answers it."""
     return bool(_ASKS_FOR_A_FIGURE.search(question))
 
 

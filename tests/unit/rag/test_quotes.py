@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rag.quotes import best_quote, contradicts, extractive_answer, sentence_spans
+import pytest
+
+from rag.quotes import asks_for_a_figure, best_quote, contradicts, extractive_answer, sentence_spans
 
 README = (
     "ChatGLM-6B 是一个开源的、支持中英双语的对话语言模型，具有 62 亿参数。"
@@ -111,6 +113,29 @@ def test_a_quantity_asked_for_in_one_wording_needs_a_figure_in_every_wording() -
     translation = "What is the number of Transformer layers in ChatGLM-6B?"
     assert extractive_answer(translation, passages) is not None  # asked this way alone, no figure is needed
     assert extractive_answer(question, passages, also=[translation]) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "wants_figure"),
+    [
+        ("ChatGLM-6B 是几月几号发布的？", True),
+        ("When was ChatGLM-6B released?", True),
+        ("What year did the update ship?", True),
+        ("What happens when I ingest the same folder twice?", False),
+        ("什么时候需要重新导入？", False),
+    ],
+)
+def test_a_date_is_a_figure_asked_for(question: str, wants_figure: bool) -> None:
+    assert asks_for_a_figure(question) is wants_figure
+
+
+def test_a_release_date_taken_from_a_neighbouring_fact_contradicts_the_dated_sentence() -> None:
+    # The 0.5B model gave ChatGLM2-6B's release date (2023/06/25, in another shown source) for ChatGLM-6B.
+    passage = "ChatGLM-6B 自3月14号发布以来受到了广大开发者和用户的喜爱。"
+    found = extractive_answer("ChatGLM-6B 是几月几号发布的？", [passage])
+    assert found is not None
+    assert contradicts("ChatGLM-6B 是 2023/06/25 [2]。", "ChatGLM-6B 是几月几号发布的？", found.quote)
+    assert not contradicts("3月14号 [1]。", "ChatGLM-6B 是几月几号发布的？", found.quote)
 
 
 def test_extractive_answer_is_never_a_title() -> None:
