@@ -65,7 +65,7 @@ class EvidenceGate:
 
         Each document is judged against the query that found it; one both found, against the query under
         which it counts most. When the best passage is written in the question's language, passages in
-        the other language are dropped.
+        the other language are dropped unless the question itself scores them ``focus_threshold``.
         """
         judged: dict[str, tuple[Document, float | None, bool, float]] = {}
         for query, doc in _interleave(searches):
@@ -83,6 +83,7 @@ class EvidenceGate:
                 if key not in judged or _rank(entry) < _rank(judged[key]):
                     judged[key] = entry
         kept = list(judged.values())
+        asked_scores = {_key(doc): _score(doc) or 0.0 for doc in (searches[0][1] if searches else [])}
         # Strong passages first; among equals, the one whose best sentence says most of what was asked:
         # it is the one shown when the evidence is weak, and the one a small model answers from.
         kept.sort(key=_rank)
@@ -90,8 +91,15 @@ class EvidenceGate:
         asked_in = detect_language(searches[0][0]) if searches else None
         if chosen and _speaks(chosen[0][0], asked_in):
             # The best passage is in the question's language: others in the other language (the same
-            # README in translation) only pulled the 0.5B model's answer into that language.
-            chosen = [entry for entry in chosen if _speaks(entry[0], asked_in)]
+            # README in translation) only pulled the 0.5B model's answer into that language, unless
+            # the question itself scores them at the focus threshold across languages (a settings
+            # block holding the figures asked for, which the Chinese paragraph beside it only names).
+            chosen = [
+                entry
+                for entry in chosen
+                if _speaks(entry[0], asked_in)
+                or asked_scores.get(_key(entry[0]), 0.0) >= self.focus_threshold
+            ]
         best = max((score for _, score, _, _ in chosen if score is not None), default=None)
         if best is not None:
             chosen = [

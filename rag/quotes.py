@@ -146,8 +146,10 @@ def best_quote(
 
 
 def asks_for_a_figure(question: str) -> bool:
-    """The question asks for a quantity or a date ("多少", "几月几号", "how many", "when was"): only a
-    sentence with a figure answers it."""
+    """The question asks for a quantity or a date ("多少", "几月几号", "how many", "when was").
+
+    Only a sentence with a figure answers it.
+    """
     return bool(_ASKS_FOR_A_FIGURE.search(question))
 
 

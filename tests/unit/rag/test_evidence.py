@@ -97,6 +97,24 @@ def test_a_best_passage_in_the_questions_language_keeps_the_other_language_out()
     assert chosen == [CHINESE_ROW, english_note]
 
 
+def test_another_language_passage_strong_by_the_same_language_bar_stays_beside_the_best() -> None:
+    # zh-chatglm's ptuning_README: a Chinese paragraph about train.sh is the best passage for the Chinese
+    # question, but the figures asked for stand only in the English settings block, which the question
+    # itself scores 0.91 across languages: dropping it for its language left nothing to answer from.
+    gate = EvidenceGate(answer_threshold=0.8, focus_threshold=0.9)
+    question = "实验设置里 P-tuning v2 的 pre_seq_len 和 learning_rate 分别是多少？"
+    paragraph = doc(
+        "zh-p",
+        "train.sh 中的 PRE_SEQ_LEN 和 LR 分别是 soft prompt 长度和训练的学习率，P-tuning v2 实验设置。",
+        0.92,
+    )
+    settings = doc("en-s", "P-tuning v2\n\npre_seq_len=128\nlearning_rate=2e-2", 0.91)
+    assert gate.select_across([(question, [paragraph, settings])]) == [paragraph, settings]
+    # A weaker other-language passage (still counted across languages) is left out as before.
+    weaker = doc("en-w", "P-tuning v2\n\npre_seq_len=128\nlearning_rate=2e-2", 0.89)
+    assert gate.select_across([(question, [paragraph, weaker])]) == [paragraph]
+
+
 def chain_over(llm: Any, *, translate: bool) -> tuple[Any, PerQueryRetriever]:
     retriever = PerQueryRetriever(
         answers={QUESTION: [ENGLISH_HEADING], TRANSLATION: [CHINESE_ROW]}, queries=[]
