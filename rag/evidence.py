@@ -21,8 +21,8 @@ on the tuning half that put the answering passage first for 31 of 56 questions i
 
 With ``select_across`` the gate judges the results of several searches (the question and its
 translation, ``rag.translation``), each document against the query that found it; a document both
-found counts as the query under which it counts most judges it (the Chinese translation scores a Chinese
-table row far above the English question does).
+searches found is judged by the query under which it counts most (the Chinese translation scores a
+Chinese table row far above the English question does).
 """
 
 from __future__ import annotations
@@ -78,8 +78,7 @@ class EvidenceGate:
                 )
                 entry = (doc, score, strong, _sentence_coverage(query, doc.page_content))
                 key = _key(doc)
-                # Found by both searches: it counts as the query that says most for it judges it (the
-                # Chinese translation scores a Chinese table row far above the English question does).
+                # Found by both searches: the judgment that ranks it higher stands.
                 if key not in judged or _rank(entry) < _rank(judged[key]):
                     judged[key] = entry
         kept = list(judged.values())
