@@ -197,9 +197,10 @@ def _supported(claim: str, evidence: str, evidence_squashed: str, *, dated: bool
 
 def _in_a_date(text: str, match: re.Match[str]) -> bool:
     """The digits ``match`` found are a year, month or day: "4月22号", "2023/04/22", "2023-04-22"."""
-    if _DATE_UNIT_AFTER.match(text, match.end()) or _DATE_UNIT_BEFORE.search(text, 0, match.start()):
-        return True
     start, end = match.span()
+    # "4月" or "2023 年 " ends right before the digits: four characters at most, so look no further back.
+    if _DATE_UNIT_AFTER.match(text, end) or _DATE_UNIT_BEFORE.search(text, max(0, start - 4), start):
+        return True
     return any(
         date.start() <= start and end <= date.end()
         for date in _NUMERIC_DATE.finditer(text, max(0, start - 11), end + 11)

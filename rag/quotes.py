@@ -44,7 +44,8 @@ _NUMBER = re.compile(r"(?<![A-Za-z\d.])(?<![A-Za-z]-)\d+(?:\.\d+)?")
 _HYPHENATED_NAME = re.compile(r"[A-Za-z][A-Za-z\d.]*(?:-[A-Za-z\d.]+)+")
 _ASKS_FOR_A_FIGURE = re.compile(
     r"多少|几[个岁天次层种位月号点]|多大|多长|多久|哪一?[年天]"
-    r"|(?i:\bhow\s+(?:many|much|long|large|big)\b|\bwhat\s+(?:size|date|year|day)\b|^\s*when\s+(?:was|were|did)\b)"
+    r"|(?i:\bhow\s+(?:many|much|long|large|big)\b|\bwhat\s+(?:size|date|year|day)\b"
+    r"|^\s*when\s+(?:was|were|did)\b)"
 )
 _TABLE_RULE = re.compile(r"^[\s|:\-–—+=]*$")
 _MIN_SENTENCE_CHARS = 2
