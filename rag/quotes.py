@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kbtypes.answer import Source
-from rag.language import content_terms
+from rag.language import QUESTION_STOPWORDS, content_terms
 from rag.prompt import split_sentences
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ __all__ = [
     "best_quote",
     "contradicts",
     "extractive_answer",
+    "ignores",
     "is_heading",
     "quoted_source",
     "sentence_spans",
@@ -167,6 +168,17 @@ def contradicts(answer: str, question: str, quote: Quote) -> bool:
     stated = _numbers(quote.text) - asked
     given = _numbers(_strip_markers(answer)) - asked
     return bool(stated) and bool(given) and not stated & given
+
+
+def ignores(answer: str, quote: Quote, question: str) -> bool:
+    """``answer`` shares not one of the words ``quote`` adds to ``question``.
+
+    ``quote`` is the source sentence that best answers the question; an answer without any of what that
+    sentence says beyond the question took its words from elsewhere ("还需要安装以下依赖", a list's lead-in,
+    for the sentence that names the two packages).
+    """
+    news = content_terms(quote.text) - content_terms(question) - QUESTION_STOPWORDS
+    return bool(news) and not news & content_terms(_strip_markers(answer))
 
 
 def _uninformative(sentence: str, question_terms: set[str], question_numbers: set[str]) -> bool:

@@ -1,9 +1,10 @@
 """The checked answer: what the user gets once the model's reply has been judged against the sources.
 
 A refusal while a source clearly holds the answer, figures no cited source holds, or, for a question that
-asks for a figure, a figure the sentence answering it does not state (``rag.quotes.contradicts``), give
-way to the extractive answer (the best-supported source sentence, quoted and cited) when that sentence
-covers enough of the question. Otherwise a reply whose every figure is found in no source is refused: the
+asks for a figure, a figure the sentence answering it does not state (``rag.quotes.contradicts``), and an
+answer with none of the words that sentence adds to the question (``rag.quotes.ignores``: a list's
+lead-in given for the sentence that names the packages), give way to the extractive answer (the
+best-supported source sentence, quoted and cited) when that sentence covers enough of the question. Otherwise a reply whose every figure is found in no source is refused: the
 question was related enough to pass the evidence gate, but the sources do not answer it, and the model
 made the answer up (a vocabulary size, a training time). A reply that failed twice is answered
 extractively or refused; an answer without markers is attributed to the passages it draws on.
@@ -20,7 +21,7 @@ from rag.citations import is_refusal, most_shared_passage, overlap_citations
 from rag.grounding import unsupported_claims
 from rag.language import Language, detect_language
 from rag.prompt import refusal_text
-from rag.quotes import ExtractiveAnswer, asks_for_a_figure, contradicts, extractive_answer
+from rag.quotes import ExtractiveAnswer, contradicts, extractive_answer, ignores
 
 __all__ = ["Verdict", "judge"]
 
@@ -73,21 +74,29 @@ def judge(
     # over a [3] that never says 7 is as wrong as a figure found nowhere.
     backing = [chunks[n - 1] for n in cited] or list(chunks)
     unsupported = [] if refused or mode == "extractive" else unsupported_claims(answer, backing, question)
-    if extract is None and (mode == "extractive" or refused or unsupported or asks_for_a_figure(question)):
+    if extract is None:
         extract = extractive_answer(question, chunks, also)
-    contradicted = (
-        mode != "extractive"
+    # The sentence that answers the question, to check a reply that stated no unsupported figure against.
+    answering = (
+        extract.quote
+        if extract is not None
+        and mode != "extractive"
         and not (refused or unsupported)
-        and extract is not None
         and detect_language(extract.quote.text) == language  # "6.2 billion" never matches "62 亿"
-        and contradicts(answer, question, extract.quote)
+        else None
     )
-    if (
-        (refused or unsupported or contradicted)
-        and extract is not None
-        and extract.quote.coverage >= min_quote_coverage
-    ):
-        reason = "refusal" if refused else "unsupported" if unsupported else "contradicted"
+    reasons = [
+        reason
+        for reason, found in (
+            ("refusal", refused),
+            ("unsupported", bool(unsupported)),
+            ("contradicted", answering is not None and contradicts(answer, question, answering)),
+            ("ignored", answering is not None and ignores(answer, answering, question)),
+        )
+        if found
+    ]
+    if reasons and extract is not None and extract.quote.coverage >= min_quote_coverage:
+        reason = reasons[0]
         logger.info("extractive answer reason=%s", reason)
         mode, refused, unsupported = "extractive", False, []
     if mode == "extractive":

@@ -220,6 +220,37 @@ def test_a_figure_the_answering_sentence_states_is_kept() -> None:
     assert answer.answer == "INT4 量化级别下最低只需 6GB 显存[1]。"
 
 
+VISUALGLM_DOCS = [
+    Document(
+        page_content="VisualGLM-6B\n\n注意 VisualGLM-6B 需要额外安装 SwissArmyTransformer 和 torchvision。",
+        metadata={"source": "README.md", "id": "v", "score": 0.91},
+        id="v",
+    ),
+    Document(
+        page_content="软件依赖\n\n运行微调除 ChatGLM-6B 的依赖之外，还需要安装以下依赖",
+        metadata={"source": "ptuning/README.md", "id": "p", "score": 0.90},
+        id="p",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("reply", "mode"),
+    [
+        ("运行微调还需要安装以下依赖[2]。", "extractive"),
+        ("需要安装 SwissArmyTransformer 和 torchvision[1]。", "generated"),
+    ],
+)
+def test_a_reply_that_skips_what_the_answering_sentence_says_gives_way_to_it(reply: str, mode: str) -> None:
+    retriever = StaticRetriever(documents=VISUALGLM_DOCS, queries=[])
+    chain = make_qa_chain(retriever, ScriptedChatModel(pieces=[reply], calls=[], closed=[]))
+    answer = chain.invoke("运行 VisualGLM-6B 需要额外安装哪两个依赖？")
+    assert answer.mode == mode
+    assert "torchvision" in answer.answer if mode == "extractive" else answer.answer == reply
+    if mode == "extractive":
+        assert [s.source for s in answer.sources if s.cited] == ["README.md"]
+
+
 # The scripted model below replies with exact degenerate texts; the real 0.5B model produces them only
 # for some wordings (tests/integration/test_answer_e2e.py has the INT4 case that did).
 

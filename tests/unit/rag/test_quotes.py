@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from rag.quotes import asks_for_a_figure, best_quote, contradicts, extractive_answer, sentence_spans
+from rag.quotes import (
+    asks_for_a_figure,
+    best_quote,
+    contradicts,
+    extractive_answer,
+    ignores,
+    sentence_spans,
+)
 
 README = (
     "ChatGLM-6B 是一个开源的、支持中英双语的对话语言模型，具有 62 亿参数。"
@@ -166,3 +173,20 @@ def test_an_answer_contradicts_the_answering_sentence_only_with_other_figures() 
     assert not contradicts("Trillions of tokens [1].", question, quote)  # no figure given: nothing to check
     # A question that does not ask for a quantity is not checked.
     assert not contradicts("About 1T tokens [1].", "What was ChatGLM2-6B trained on?", quote)
+
+
+def test_an_answer_with_none_of_the_words_the_answering_sentence_adds_ignores_it() -> None:
+    # The 0.5B model answered with a list's lead-in from another source instead of the sentence that
+    # names the two packages.
+    question = "运行 VisualGLM-6B 需要额外安装哪两个依赖？"
+    found = extractive_answer(
+        question, ["注意 VisualGLM-6B 需要额外安装 SwissArmyTransformer 和 torchvision。"]
+    )
+    assert found is not None
+    assert ignores("除 ChatGLM-6B 的依赖之外，还需要安装以下依赖 [2]。", found.quote, question)
+    assert not ignores("需要安装 SwissArmyTransformer 和 torchvision [1]。", found.quote, question)
+    assert not ignores("还要装 torchvision [1]。", found.quote, question)  # one named package is enough
+    # A sentence that only repeats the question adds nothing an answer could miss.
+    echo = best_quote("运行 VisualGLM-6B 需要额外安装哪两个依赖", question)
+    assert echo is not None
+    assert not ignores("还需要安装以下依赖 [2]。", echo, question)
