@@ -1,13 +1,15 @@
 """The checked answer: what the user gets once the model's reply has been judged against the sources.
 
-A refusal while a source clearly holds the answer, figures no cited source holds, or, for a question that
+A refusal while a source clearly holds the answer, figures no shown source holds, or, for a question that
 asks for a figure, a figure the sentence answering it does not state (``rag.quotes.contradicts``), and an
 answer with none of the words that sentence adds to the question (``rag.quotes.ignores``: a list's
 lead-in given for the sentence that names the packages), give way to the extractive answer (the
-best-supported source sentence, quoted and cited) when that sentence covers enough of the question. Otherwise a reply whose every figure is found in no source is refused: the
-question was related enough to pass the evidence gate, but the sources do not answer it, and the model
-made the answer up (a vocabulary size, a training time). A reply that failed twice is answered
-extractively or refused; an answer without markers is attributed to the passages it draws on.
+best-supported source sentence, quoted and cited) when that sentence covers enough of the question.
+Otherwise a reply whose every figure is found in no source is refused: the question was related enough
+to pass the evidence gate, but the sources do not answer it, and the model made the answer up (a
+vocabulary size, a training time). A figure cited to the wrong shown source is cited to the right one
+too. A reply that failed twice is answered extractively or refused; an answer without markers is
+attributed to the passages it draws on.
 """
 
 from __future__ import annotations
@@ -70,10 +72,9 @@ def judge(
         The verdict.
     """
     refused = mode != "extractive" and is_refusal(answer)
-    # A figure must stand in the sources the answer cites (all shown ones when it cites none): "7 GB [3]"
-    # over a [3] that never says 7 is as wrong as a figure found nowhere.
-    backing = [chunks[n - 1] for n in cited] or list(chunks)
-    unsupported = [] if refused or mode == "extractive" else unsupported_claims(answer, backing, question)
+    unsupported: list[str] = []
+    if not (refused or mode == "extractive"):
+        cited, unsupported = _attribute(answer, cited, chunks, question)
     if extract is None:
         extract = extractive_answer(question, chunks, also)
     # The sentence that answers the question, to check a reply that stated no unsupported figure against.
@@ -105,13 +106,34 @@ def judge(
         return Verdict(extract.text, [extract.n], "extractive", False, [])
     if refused:
         return Verdict(answer, [], "refused", True, [])
-    # Invented, not misattributed: no shown source at all holds any of the figures the question does not.
-    invented = unsupported_claims(answer, chunks, question) if unsupported and cited else unsupported
-    if invented and len(invented) == len(unsupported_claims(answer, [], question)):
-        logger.info("refused reason=invented_figures claims=%d", len(invented))
-        return Verdict(refusal_text(language), [], "refused", True, invented)
+    # Invented: no shown source at all holds any of the figures the question does not.
+    if unsupported and len(unsupported) == len(unsupported_claims(answer, [], question)):
+        logger.info("refused reason=invented_figures claims=%d", len(unsupported))
+        return Verdict(refusal_text(language), [], "refused", True, unsupported)
     if not cited:
         # No marker: the passages whose wording it reuses; failing that (an English answer from a
         # Chinese passage shares few words), the passage it shares most with, best-ranked on ties.
         cited = overlap_citations(answer, passages) or [most_shared_passage(answer, passages)]
     return Verdict(answer, cited, mode, False, unsupported)
+
+
+def _attribute(
+    answer: str, cited: list[int], chunks: Sequence[str], question: str
+) -> tuple[list[int], list[str]]:
+    """The passages the answer cites, widened to those its figures stand in; the figures found in none.
+
+    The 0.5B model often cites one shown source for a figure another one states ("128 和 2e-2 [2]" with
+    128 only in [1]): the figure was cited wrongly, not made up, so the source that holds it joins the
+    citations. Whether it is the right figure for the question is the contradiction check's to find.
+    """
+    if not cited:
+        return cited, unsupported_claims(answer, chunks, question)
+    if not unsupported_claims(answer, [chunks[n - 1] for n in cited], question):
+        return cited, []
+    missing = set(unsupported_claims(answer, [chunks[n - 1] for n in cited], question))
+    holders = [
+        n
+        for n, chunk in enumerate(chunks, start=1)
+        if n not in cited and missing - set(unsupported_claims(answer, [chunk], question))
+    ]
+    return sorted({*cited, *holders}), unsupported_claims(answer, chunks, question)
