@@ -29,6 +29,12 @@ __all__ = ["Verdict", "judge"]
 
 logger = logging.getLogger(__name__)
 
+# A reply that passed every other check is replaced for leaving out what the answering sentence says
+# only when that sentence holds half the question's words: on the tuning half, one holding 0.4 of them
+# ("the use of ChatGLM-6B model weights is subject to the Model License" for "env var to skip the LFS
+# weights when cloning chatglm-6b") replaced a right reply.
+_IGNORED_COVERAGE = 0.5
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -92,7 +98,13 @@ def judge(
             ("refusal", refused),
             ("unsupported", bool(unsupported)),
             ("contradicted", answering is not None and contradicts(answer, question, answering)),
-            ("ignored", answering is not None and ignores(answer, answering, question)),
+            (
+                "ignored",  # words are compared, so only an answer written in the sentence's language
+                answering is not None
+                and answering.coverage >= _IGNORED_COVERAGE
+                and detect_language(answer) == language
+                and ignores(answer, answering, question),
+            ),
         )
         if found
     ]

@@ -55,9 +55,23 @@ def test_with_weak_evidence_the_passage_whose_sentence_covers_the_question_is_sh
 
 def test_strong_passages_are_all_shown_before_weaker_ones() -> None:
     gate = EvidenceGate(answer_threshold=0.8, focus_threshold=0.9)
-    weak = doc("w", "The api.py deployment listens on port 8000.", 0.85)
-    strong = [doc("s1", "Deployment of the API server.", 0.92), doc("s2", "Port settings of api.py.", 0.91)]
+    weak = doc("w", "Port 8000 is taken by default.", 0.85)
+    strong = [
+        doc("s1", "Deployment of the api.py server.", 0.92),
+        doc("s2", "Port settings of api.py.", 0.91),
+    ]
     assert gate.select("Which port does the api.py deployment listen on?", [weak, *strong]) == strong
+
+
+def test_a_weaker_passage_that_says_more_of_the_question_comes_second() -> None:
+    # The kb guide's intro scored strong for "How many passages does kb retrieve per question by
+    # default?"; the settings row that answers it did not, and the model shown the intro alone refused.
+    gate = EvidenceGate(answer_threshold=0.8, focus_threshold=0.9)
+    question = "How many passages does kb retrieve per question by default?"
+    intro = doc("intro", "kb user guide\n\nkb answers questions about your documents.", 0.91)
+    row = doc("row", "KB_RETRIEVAL__K sets how many passages are retrieved per question (default 4).", 0.87)
+    other = doc("other", "Passages in kb are chunks of your documents.", 0.84)
+    assert gate.select(question, [intro, row, other]) == [intro, row]
 
 
 def test_a_passage_found_by_the_translation_is_judged_against_the_translation() -> None:
