@@ -216,11 +216,19 @@ def detect_language(text: str) -> Language:
 def content_terms(text: str) -> set[str]:
     """Lowercased words, numbers and CJK character bigrams: what two texts can have in common.
 
-    A snake_case identifier counts whole and as its words: "KB_INGEST__CHUNK_SIZE" answers "chunk size".
+    A snake_case identifier counts whole and as its words: "KB_INGEST__CHUNK_SIZE" answers "chunk size";
+    so does a hyphenated word without digits ("CPU-only" shares "CPU"; "ChatGLM-6B" names a model).
     """
     lowered = text.lower()
     terms = {word.strip(".-") for word in _TERM_WORD.findall(lowered) if len(word) > 1}
     terms.update(part for word in list(terms) if "_" in word for part in word.split("_") if len(part) > 1)
+    terms.update(
+        part
+        for word in list(terms)
+        if "-" in word and not any(char.isdigit() for char in word)
+        for part in word.split("-")
+        if len(part) > 1
+    )
     cjk_runs = _HAN_RUN.findall(lowered)
     for run in cjk_runs:
         terms.update(run[i : i + 2] for i in range(len(run) - 1))

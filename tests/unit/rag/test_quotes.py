@@ -190,3 +190,18 @@ def test_an_answer_with_none_of_the_words_the_answering_sentence_adds_ignores_it
     echo = best_quote("运行 VisualGLM-6B 需要额外安装哪两个依赖", question)
     assert echo is not None
     assert not ignores("还需要安装以下依赖 [2]。", echo, question)
+
+
+def test_identifiers_and_hyphenated_words_share_their_parts_with_a_question() -> None:
+    passage = "Each file is split into passages.\nKB_INGEST__CHUNK_SIZE: 400 characters"
+    quote = best_quote(passage, "What is the chunk size?")
+    assert quote is not None
+    assert quote.text == "KB_INGEST__CHUNK_SIZE: 400 characters"
+    passage = "Inference needs a GPU with 13GB.\nWithout a GPU, the CPU takes about 32GB of memory."
+    quote = best_quote(passage, "CPU-only inference: how much memory?")
+    assert quote is not None
+    assert quote.text.startswith("Without a GPU")
+
+
+def test_a_model_name_shares_nothing_with_its_siblings_by_its_parts() -> None:
+    assert best_quote("ChatGLM-6B", "ChatGLM2-6B?") is None
