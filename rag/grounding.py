@@ -34,6 +34,8 @@ _MIN_CONTENT_CHARS = 2
 _PROMPT_ECHOES = ("问题:", "回答:", "question:", "answer:", "图书馆", "borrow up to 12", "21 days")
 _LIST_MARKER = re.compile(r"(?m)^\s*(?:\d{1,2}[.、)）]|[-*•])\s+")
 _VERSION = re.compile(r"(?i)\bv?\d+(?:\.\d+){1,3}\b")
+#: A figure in scientific notation ("learning_rate=2e-2"): one claim, not the figures 2 and 2.
+_SCIENTIFIC = re.compile(r"(?<![\w.])\d+(?:\.\d+)?e[-+]?\d+(?![\w.])")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\d])")
 #: A hyphenated name holding digits (chatglm-6b, bleu-4): its digits name it, they claim nothing.
 _HYPHENATED_NAME = re.compile(r"[a-z][a-z\d.]*(?:-[a-z\d.]+)+")
@@ -172,19 +174,27 @@ def _numbers(text: str) -> set[str]:
 
 def _claims(answer: str) -> list[str]:
     """Numbers, versions and quoted names stated in the answer, in order, without duplicates."""
-    text = _LIST_MARKER.sub(" ", _MARKER.sub(" ", _normal(answer)))
-    claims: list[str] = []
+    text = _LIST_MARKER.sub(_blank, _MARKER.sub(_blank, _normal(answer)))
+    found: list[tuple[int, str]] = []
     for match in _QUOTED.finditer(text):
-        claims.append(next(group for group in match.groups() if group).strip())
-    text = _QUOTED.sub(" ", text)
-    for match in _VERSION.finditer(text):
-        claims.append(match.group())
-    text = _VERSION.sub(" ", text)
-    claims.extend(_NUMBER.findall(_HYPHENATED_NAME.sub(" ", text)))
-    return list(dict.fromkeys(claim for claim in claims if claim))
+        found.append((match.start(), next(group for group in match.groups() if group).strip()))
+    text = _QUOTED.sub(_blank, text)
+    for pattern in (_SCIENTIFIC, _VERSION):
+        found.extend((match.start(), match.group()) for match in pattern.finditer(text))
+        text = pattern.sub(_blank, text)
+    text = _HYPHENATED_NAME.sub(_blank, text)
+    found.extend((match.start(), match.group()) for match in _NUMBER.finditer(text))
+    return list(dict.fromkeys(claim for _, claim in sorted(found) if claim))
+
+
+def _blank(match: re.Match[str]) -> str:
+    """As many spaces as the match is long, so later matches keep their place in the answer."""
+    return " " * len(match.group())
 
 
 def _supported(claim: str, evidence: str, evidence_squashed: str, *, dated: bool) -> bool:
+    if _SCIENTIFIC.fullmatch(claim):
+        return re.search(_DIGITS_AT_EDGE.format(re.escape(claim)), evidence) is not None
     if _NUMERIC_CLAIM.fullmatch(claim):
         digits = claim.lstrip("v").replace(",", "")
         prefix = "v?" if "." in digits else ""  # "v1.1" states the version 1.1; "v6" states no figure 6
