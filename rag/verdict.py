@@ -109,8 +109,7 @@ def judge(
         if found
     ]
     if reasons and extract is not None and extract.quote.coverage >= min_quote_coverage:
-        reason = reasons[0]
-        logger.info("extractive answer reason=%s", reason)
+        logger.info("extractive answer reason=%s", reasons[0])
         mode, refused, unsupported = "extractive", False, []
     if mode == "extractive":
         if extract is None:
@@ -140,9 +139,9 @@ def _attribute(
     """
     if not cited:
         return cited, unsupported_claims(answer, chunks, question)
-    if not unsupported_claims(answer, [chunks[n - 1] for n in cited], question):
-        return cited, []
     missing = set(unsupported_claims(answer, [chunks[n - 1] for n in cited], question))
+    if not missing:
+        return cited, []
     holders = [
         n
         for n, chunk in enumerate(chunks, start=1)
