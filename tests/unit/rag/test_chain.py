@@ -220,35 +220,42 @@ def test_a_figure_the_answering_sentence_states_is_kept() -> None:
     assert answer.answer == "INT4 量化级别下最低只需 6GB 显存[1]。"
 
 
+def scored(doc_id: str, source: str, text: str, score: float) -> Document:
+    return Document(page_content=text, metadata={"source": source, "id": doc_id, "score": score}, id=doc_id)
+
+
+VISUALGLM_QUESTION = "运行 VisualGLM-6B 需要额外安装哪两个依赖？"
 VISUALGLM_DOCS = [
-    Document(
-        page_content="VisualGLM-6B\n\n注意 VisualGLM-6B 需要额外安装 SwissArmyTransformer 和 torchvision。",
-        metadata={"source": "README.md", "id": "v", "score": 0.91},
-        id="v",
+    scored(
+        "v",
+        "README.md",
+        "VisualGLM-6B\n\n注意 VisualGLM-6B 需要额外安装 SwissArmyTransformer 和 torchvision。",
+        0.91,
     ),
-    Document(
-        page_content="软件依赖\n\n运行微调除 ChatGLM-6B 的依赖之外，还需要安装以下依赖",
-        metadata={"source": "ptuning/README.md", "id": "p", "score": 0.90},
-        id="p",
+    scored(
+        "p", "ptuning/README.md", "软件依赖\n\n运行微调除 ChatGLM-6B 的依赖之外，还需要安装以下依赖", 0.90
     ),
 ]
 
 
-@pytest.mark.parametrize(
-    ("reply", "mode"),
-    [
-        ("运行微调还需要安装以下依赖[2]。", "extractive"),
-        ("需要安装 SwissArmyTransformer 和 torchvision[1]。", "generated"),
-    ],
-)
-def test_a_reply_that_skips_what_the_answering_sentence_says_gives_way_to_it(reply: str, mode: str) -> None:
+def visualglm_answer(reply: str) -> Answer:
     retriever = StaticRetriever(documents=VISUALGLM_DOCS, queries=[])
     chain = make_qa_chain(retriever, ScriptedChatModel(pieces=[reply], calls=[], closed=[]))
-    answer = chain.invoke("运行 VisualGLM-6B 需要额外安装哪两个依赖？")
-    assert answer.mode == mode
-    assert "torchvision" in answer.answer if mode == "extractive" else answer.answer == reply
-    if mode == "extractive":
-        assert [s.source for s in answer.sources if s.cited] == ["README.md"]
+    answer: Answer = chain.invoke(VISUALGLM_QUESTION)
+    return answer
+
+
+def test_a_reply_that_skips_what_the_answering_sentence_says_gives_way_to_it() -> None:
+    answer = visualglm_answer("运行微调还需要安装以下依赖[2]。")
+    assert answer.mode == "extractive"
+    assert answer.answer == "注意 VisualGLM-6B 需要额外安装 SwissArmyTransformer 和 torchvision。 [1]"
+    assert [s.source for s in answer.sources if s.cited] == ["README.md"]
+
+
+def test_a_reply_that_says_what_the_answering_sentence_says_stays() -> None:
+    reply = "需要安装 SwissArmyTransformer 和 torchvision[1]。"
+    answer = visualglm_answer(reply)
+    assert (answer.mode, answer.answer) == ("generated", reply)
 
 
 # The scripted model below replies with exact degenerate texts; the real 0.5B model produces them only
