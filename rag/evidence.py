@@ -15,8 +15,9 @@ speaks). Passages far below the best one (``relative_margin``) are dropped too.
 How many passages the model sees depends on how strong the evidence is: when some reach
 ``focus_threshold`` (by the same rules, without the English margin), those are shown; when none does,
 only one is. A weaker passage whose best sentence holds more of the query than the first one shown comes
-second (on the tuning half that answered a question the intro passage alone had the model refuse). Measured on the tuning questions, the 0.5B model given three middling passages answered
-from the wrong one (a heading, a neighbouring table row) more often than when given the single best.
+second (on the tuning half that answered a question the intro passage alone had the model refuse).
+Measured on the tuning questions, the 0.5B model given three middling passages answered from the wrong
+one (a heading, a neighbouring table row) more often than when given the single best.
 "Best" is the passage whose best sentence holds most of the query's words, not the best-ranked one:
 on the tuning half that put the answering passage first for 31 of 56 questions instead of 26.
 
@@ -90,8 +91,8 @@ class EvidenceGate:
         chosen = [entry for entry in kept if entry[2]] or kept[:1]
         closest = max(kept, key=lambda entry: entry[3], default=None)
         if closest is not None and closest not in chosen and closest[3] > chosen[0][3]:
-            # Strong by score, yet no strong passage says as much of what was asked as this one (the
-            # settings row "KB_RETRIEVAL__K · Default: 4" below the guide's intro): it comes second.
+            # It scored lower, but its sentence says more of what was asked than the first passage's
+            # (the settings row "KB_RETRIEVAL__K · Default: 4" under the guide's intro): it comes second.
             chosen.insert(1, closest)
         asked_in = detect_language(searches[0][0]) if searches else None
         if chosen and _speaks(chosen[0][0], asked_in):

@@ -133,7 +133,7 @@ def _attribute(
 ) -> tuple[list[int], list[str]]:
     """The passages the answer cites, widened to those its figures stand in; the figures found in none.
 
-    The 0.5B model often cites one shown source for figures another one states ("分别是 128 和 2e-2 [2]"
+    The 0.5B model sometimes cites one shown source for figures another one states ("分别是 128 和 2e-2 [2]"
     with both in [1]): they were cited wrongly, not made up, so the source that holds them joins the
     citations. Whether it is the right figure for the question is the contradiction check's to find.
     """
