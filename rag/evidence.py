@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from rag.language import detect_language, query_coverage
 from rag.quotes import best_quote
@@ -40,6 +40,15 @@ if TYPE_CHECKING:
     from langchain_core.documents import Document
 
 __all__ = ["EvidenceGate"]
+
+
+class _Judged(NamedTuple):
+    """A passage that counts as evidence, as the query that judged it saw it."""
+
+    doc: Document
+    score: float | None
+    strong: bool
+    coverage: float  # share of the query's words its best sentence holds
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ class EvidenceGate:
         which it counts most. When the best passage is written in the question's language, passages in
         the other language are dropped unless the question itself scores them ``focus_threshold``.
         """
-        judged: dict[str, tuple[Document, float | None, bool, float]] = {}
+        judged: dict[str, _Judged] = {}
         for query, doc in _interleave(searches):
             score = _score(doc)
             language = detect_language(query)
@@ -78,7 +87,7 @@ class EvidenceGate:
                 strong = score is None or self._counts(
                     query, language, doc.page_content, score, self.focus_threshold
                 )
-                entry = (doc, score, strong, _sentence_coverage(query, doc.page_content))
+                entry = _Judged(doc, score, strong, _sentence_coverage(query, doc.page_content))
                 key = _key(doc)
                 # Found by both searches: the judgment that ranks it higher stands.
                 if key not in judged or _rank(entry) < _rank(judged[key]):
@@ -88,14 +97,14 @@ class EvidenceGate:
         # Strong passages first; among equals, the one whose best sentence says most of what was asked:
         # it is the one shown when the evidence is weak, and the one a small model answers from.
         kept.sort(key=_rank)
-        chosen = [entry for entry in kept if entry[2]] or kept[:1]
-        closest = max(kept, key=lambda entry: entry[3], default=None)
-        if closest is not None and closest not in chosen and closest[3] > chosen[0][3]:
+        chosen = [entry for entry in kept if entry.strong] or kept[:1]
+        closest = max(kept, key=lambda entry: entry.coverage, default=None)
+        if closest is not None and closest not in chosen and closest.coverage > chosen[0].coverage:
             # It scored lower, but its sentence says more of what was asked than the first passage's
             # (the settings row "KB_RETRIEVAL__K · Default: 4" under the guide's intro): it comes second.
             chosen.insert(1, closest)
         asked_in = detect_language(searches[0][0]) if searches else None
-        if chosen and _speaks(chosen[0][0], asked_in):
+        if chosen and _speaks(chosen[0].doc, asked_in):
             # The best passage is in the question's language: others in the other language (the same
             # README in translation) only pulled the 0.5B model's answer into that language, unless
             # the question itself scores them at the focus threshold across languages (a settings
@@ -103,15 +112,15 @@ class EvidenceGate:
             chosen = [
                 entry
                 for entry in chosen
-                if _speaks(entry[0], asked_in)
-                or asked_scores.get(_key(entry[0]), 0.0) >= self.focus_threshold
+                if _speaks(entry.doc, asked_in)
+                or asked_scores.get(_key(entry.doc), 0.0) >= self.focus_threshold
             ]
-        best = max((score for _, score, _, _ in chosen if score is not None), default=None)
+        best = max((entry.score for entry in chosen if entry.score is not None), default=None)
         if best is not None:
             chosen = [
-                entry for entry in chosen if entry[1] is None or entry[1] >= best - self.relative_margin
+                entry for entry in chosen if entry.score is None or entry.score >= best - self.relative_margin
             ]
-        return [entry[0] for entry in chosen[: self.max_sources]]
+        return [entry.doc for entry in chosen[: self.max_sources]]
 
     def _counts(self, query: str, language: str, text: str, score: float, threshold: float) -> bool:
         if score >= threshold:
@@ -139,9 +148,9 @@ def _key(doc: Document) -> str:
     return str(doc.metadata.get("id") or doc.id or doc.page_content)
 
 
-def _rank(entry: tuple[Document, float | None, bool, float]) -> tuple[bool, float]:
+def _rank(entry: _Judged) -> tuple[bool, float]:
     """Sort key of a judged passage: strong ones first, then by how much of the query its sentence holds."""
-    return (not entry[2], -entry[3])
+    return (not entry.strong, -entry.coverage)
 
 
 def _speaks(doc: Document, language: str | None) -> bool:
