@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kbtypes.answer import Source
-from rag.language import QUESTION_STOPWORDS, content_terms
+from rag.language import ENGLISH_STOPWORDS, QUESTION_STOPWORDS, content_terms
 from rag.prompt import split_sentences
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ __all__ = [
     "quoted_source",
     "sentence_spans",
     "source_from_document",
+    "strays",
 ]
 
 #: A figure: digits not glued to letters before them ("6" in "6 GB", not in "ChatGLM-6B", "INT4" or "FP16",
@@ -53,6 +55,8 @@ _MIN_SENTENCE_CHARS = 2
 _HEADING_CHARS = 40
 _SENTENCE_ENDS = tuple("。！？.!?；;")
 _LEAD_IN_ENDS = (":", "：")
+#: Words that relate a line to a question by grammar alone ("blocks per batch", "upload per file", "how much").
+_FUNCTION_WORDS = QUESTION_STOPWORDS | ENGLISH_STOPWORDS | {"per", "each", "every", "much", "many"}
 _ANSWER_WEIGHT = 2.0  # the answer's words say more about the supporting sentence than the question's
 
 
@@ -168,6 +172,28 @@ def contradicts(answer: str, question: str, quote: Quote) -> bool:
     stated = _numbers(quote.text) - asked
     given = _numbers(_strip_markers(answer)) - asked
     return bool(stated) and bool(given) and not stated & given
+
+
+def strays(answer: str, wordings: Sequence[str], passages: Sequence[str]) -> bool:
+    """For a figure question, every figure ``answer`` gives stands only in lines unrelated to the question.
+
+    A line is related when it shares a word with a wording of the question (``wordings``: the question and
+    its translation) that not every shown passage holds ("kb" names every settings row). The small model
+    answers "kb 嵌入时默认每批处理多少个切块" with the 50 of the upload-size row: the figure is in a source, so
+    it is grounded, but nothing about batches stands beside it. Unlike ``contradicts`` this holds across
+    languages: the translation meets an English row where the Chinese question cannot.
+    """
+    if not any(asks_for_a_figure(asked) for asked in wordings):
+        return False
+    asked_numbers = set().union(*(_numbers(asked) for asked in wordings))
+    given = _numbers(_strip_markers(answer)) - asked_numbers
+    lines = [passage[start:end] for passage in passages for start, end in sentence_spans(passage)]
+    # A word in half the lines or more names the whole table ("kb", "default" in every settings row).
+    counts = Counter(term for line in lines for term in content_terms(line))
+    everywhere = {term for term, count in counts.items() if count >= max(2, len(lines) / 2)}
+    wanted = set().union(*(content_terms(asked) for asked in wordings)) - everywhere - _FUNCTION_WORDS
+    holders = [line for line in lines if _numbers(line) & given]
+    return bool(wanted and holders) and not any(content_terms(line) & wanted for line in holders)
 
 
 def ignores(answer: str, quote: Quote, question: str) -> bool:

@@ -7,9 +7,11 @@ lead-in given for the sentence that names the packages), give way to the extract
 best-supported source sentence, quoted and cited) when that sentence covers enough of the question.
 Otherwise a reply whose every figure is found in no source is refused: the question was related enough
 to pass the evidence gate, but the sources do not answer it, and the model made the answer up (a
-vocabulary size, a training time). A figure cited to the wrong shown source is cited to the right one
-too. A reply that failed twice is answered extractively or refused; an answer without markers is
-attributed to the passages it draws on.
+vocabulary size, a training time). So is a reply whose figures stand only in lines unrelated to the
+question (``rag.quotes.strays``: the upload row's 50 given for an embedding batch size no source
+states), unless the best-supported sentence's figures are related. A figure cited to the wrong shown
+source is cited to the right one too. A reply that failed twice is answered extractively or refused; an
+answer without markers is attributed to the passages it draws on.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from rag.citations import is_refusal, most_shared_passage, overlap_citations
 from rag.grounding import unsupported_claims
 from rag.language import Language, detect_language
 from rag.prompt import refusal_text
-from rag.quotes import ExtractiveAnswer, contradicts, extractive_answer, ignores
+from rag.quotes import ExtractiveAnswer, contradicts, extractive_answer, ignores, strays
 
 __all__ = ["Verdict", "judge"]
 
@@ -83,12 +85,14 @@ def judge(
         cited, unsupported = _attribute(answer, cited, chunks, question)
     if extract is None:
         extract = extractive_answer(question, chunks, also)
+    checked = mode != "extractive" and not (refused or unsupported)
+    wordings = (question, *also)
+    stray = checked and strays(answer, wordings, chunks)
     # The sentence that answers the question, to check a reply that stated no unsupported figure against.
     answering = (
         extract.quote
         if extract is not None
-        and mode != "extractive"
-        and not (refused or unsupported)
+        and checked
         and detect_language(extract.quote.text) == language  # "6.2 billion" never matches "62 亿"
         else None
     )
@@ -98,6 +102,7 @@ def judge(
             ("refusal", refused),
             ("unsupported", bool(unsupported)),
             ("contradicted", answering is not None and contradicts(answer, question, answering)),
+            ("stray_figures", stray),
             (
                 "ignored",  # words are compared, so only an answer written in the sentence's language
                 answering is not None
@@ -108,9 +113,18 @@ def judge(
         )
         if found
     ]
-    if reasons and extract is not None and extract.quote.coverage >= min_quote_coverage:
+    # A quote whose figures stray as well answers no better: the sources do not say.
+    if (
+        reasons
+        and extract is not None
+        and extract.quote.coverage >= min_quote_coverage
+        and not (stray and strays(extract.text, wordings, chunks))
+    ):
         logger.info("extractive answer reason=%s", reasons[0])
         mode, refused, unsupported = "extractive", False, []
+    elif stray:
+        logger.info("refused reason=stray_figures")
+        return Verdict(refusal_text(language), [], "refused", True, [])
     if mode == "extractive":
         if extract is None:
             return Verdict(refusal_text(language), [], "refused", True, [])

@@ -11,6 +11,7 @@ from rag.quotes import (
     extractive_answer,
     ignores,
     sentence_spans,
+    strays,
 )
 
 README = (
@@ -205,3 +206,20 @@ def test_identifiers_and_hyphenated_words_share_their_parts_with_a_question() ->
 
 def test_a_model_name_shares_nothing_with_its_siblings_by_its_parts() -> None:
     assert best_quote("ChatGLM-6B", "ChatGLM2-6B?") is None
+
+
+def test_a_figure_strays_when_every_line_stating_it_shares_only_what_all_lines_share() -> None:
+    rows = [
+        "Variable: KB_SERVER__PORT · Default: 8000 · Meaning: Port kb serve binds.",
+        "Variable: KB_SERVER__MAX_UPLOAD_MB · Default: 50 · Meaning: Largest upload accepted per file.",
+        "Variable: KB_LLM__THREADS · Default: 0 · Meaning: CPU threads for local models.",
+    ]
+    asked = ("kb 嵌入时默认每批处理多少个切块？", "kb default number of blocks per batch?")
+    # "kb" and "default" stand in every row, "per" relates by grammar alone.
+    assert strays("每批 50 个 [1]", asked, ["\n".join(rows)])
+    assert not strays(
+        "每批 50 个 [1]", ("kb 上传文件默认最大多少？", "largest upload size?"), ["\n".join(rows)]
+    )
+    # Not a figure question, or no figure given: nothing to check.
+    assert not strays("每批 50 个 [1]", ("kb 嵌入时怎么分批？", "how does kb batch embeddings?"), rows)
+    assert not strays("没有说明 [1]", asked, rows)

@@ -31,3 +31,47 @@ def test_a_right_reply_stays_when_the_best_sentence_says_less_than_half_the_ques
         min_quote_coverage=0.4,
     )
     assert (verdict.mode, verdict.answer, verdict.cited) == ("generated", reply, [2])
+
+
+# Rows of the settings table as kb extracts configuration.docx, questions and translations as the
+# 0.5B model wrote them on the tuning half.
+SETTINGS_CHUNK = (
+    "Variable: KB_LLM__TEMPERATURE · Default: 0.1 · Meaning: Sampling temperature; low values keep answers"
+    " close to the sources.\n"
+    "Variable: KB_RETRIEVAL__SCORE_THRESHOLD · Default: 0.0 · Meaning: Minimum relevance; below it kb ask"
+    " refuses.\n"
+    "Variable: KB_SERVER__PORT · Default: 8000 · Meaning: Port kb serve binds.\n"
+    "Variable: KB_SERVER__MAX_UPLOAD_MB · Default: 50 · Meaning: Largest upload accepted per file, in MiB."
+)
+
+
+def settle(reply: str, question: str, translation: str) -> tuple[str, str]:
+    verdict = judge(
+        reply,
+        [1],
+        "generated",
+        question=question,
+        also=[translation],
+        chunks=[SETTINGS_CHUNK],
+        passages=[SETTINGS_CHUNK],
+        language="zh",
+        min_quote_coverage=0.05,
+    )
+    return verdict.mode, verdict.answer
+
+
+def test_a_figure_from_a_row_about_something_else_is_refused_when_no_row_answers() -> None:
+    # No setting is about embedding batches: the model gave the upload row's 50, and the best quote
+    # (the port row) is no nearer the question.
+    mode, answer = settle(
+        "kb 嵌入时默认每批处理 50 个切块 [1].",
+        "kb 嵌入时默认每批处理多少个切块？",
+        "kb default number of blocks per batch?",
+    )
+    assert (mode, answer) == ("refused", "根据已知信息无法回答该问题。")
+
+
+def test_a_figure_from_the_row_the_translation_names_stays() -> None:
+    reply = "kb 默认的采样温度是 0.1 [1]."
+    mode, answer = settle(reply, "kb 默认的采样温度是多少？", "What is kb's default sampling temperature?")
+    assert (mode, answer) == ("generated", reply)
