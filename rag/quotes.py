@@ -31,6 +31,7 @@ __all__ = [
     "asks_for_a_figure",
     "best_quote",
     "contradicts",
+    "covered",
     "extractive_answer",
     "ignores",
     "is_heading",
@@ -111,6 +112,12 @@ def _score(
     return shared / math.sqrt(max(4, len(terms)))
 
 
+def covered(question: str, text: str) -> float:
+    """Share of ``question``'s content terms that ``text`` holds (0.0 for a question without any)."""
+    question_terms = content_terms(question)
+    return len(content_terms(text) & question_terms) / len(question_terms) if question_terms else 0.0
+
+
 def best_quote(
     passage: str, question: str, answer: str = "", *, informative: bool = False, figure: bool = False
 ) -> Quote | None:
@@ -144,10 +151,7 @@ def best_quote(
             continue
         score = _score(scored, question_terms, answer_terms, answer_numbers)
         if score > 0 and (best is None or score > best.score):
-            coverage = (
-                len(content_terms(scored) & question_terms) / len(question_terms) if question_terms else 0.0
-            )
-            best = Quote(text=sentence, start=start, end=end, score=score, coverage=coverage)
+            best = Quote(sentence, start, end, score, coverage=covered(question, scored))
     return best
 
 

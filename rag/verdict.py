@@ -25,7 +25,7 @@ from rag.citations import is_refusal, most_shared_passage, overlap_citations
 from rag.grounding import unsupported_claims
 from rag.language import Language, detect_language
 from rag.prompt import refusal_text
-from rag.quotes import ExtractiveAnswer, contradicts, extractive_answer, ignores, strays
+from rag.quotes import ExtractiveAnswer, contradicts, covered, extractive_answer, ignores, strays
 
 __all__ = ["Verdict", "judge"]
 
@@ -106,7 +106,8 @@ def judge(
             (
                 "ignored",  # words are compared, so only an answer written in the sentence's language
                 answering is not None
-                and answering.coverage >= _IGNORED_COVERAGE
+                # of the question itself: a translation that kept one word ("OpenMP 。") covers all of it
+                and covered(question, answering.text) >= _IGNORED_COVERAGE
                 and detect_language(answer) == language
                 and ignores(answer, answering, question),
             ),

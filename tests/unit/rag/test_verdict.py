@@ -75,3 +75,30 @@ def test_a_figure_from_the_row_the_translation_names_stays() -> None:
     reply = "kb 默认的采样温度是 0.1 [1]."
     mode, answer = settle(reply, "kb 默认的采样温度是多少？", "What is kb's default sampling temperature?")
     assert (mode, answer) == ("generated", reply)
+
+
+def test_a_one_word_translation_does_not_make_a_sentence_answer_the_question() -> None:
+    # The 0.5B model "translated" the question as "OpenMP 。": the URL line covers all of that wording,
+    # yet one of the question's nine words. The right reply, which shares nothing with it, stays.
+    chunk = (
+        "需要单独安装 openmp 依赖，即可在Mac下使用OMP：\n\n"
+        "# 参考`https://mac.r-project.org/openmp/`\n"
+        "curl -O https://mac.r-project.org/openmp/openmp-14.0.6-darwin20-Release.tar.gz\n"
+    )
+    question = "Which OpenMP release does the FAQ download for macOS?"
+    reply = "FAQ 下载的 OpenMP 为 14.0.6-darwin20-Release.tar.gz"
+    found = extractive_answer(question, [chunk], ["OpenMP 。"])
+    assert found is not None
+    assert (found.quote.text, found.quote.coverage) == ("# 参考`https://mac.r-project.org/openmp/`", 1.0)
+    verdict = judge(
+        reply,
+        [1],
+        "generated",
+        question=question,
+        also=["OpenMP 。"],
+        chunks=[chunk],
+        passages=[chunk],
+        language="en",
+        min_quote_coverage=0.4,
+    )
+    assert (verdict.mode, verdict.answer) == ("generated", reply)
