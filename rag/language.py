@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+import snowballstemmer
+
 __all__ = [
     "CHINESE_STOPWORDS",
     "ENGLISH_STOPWORDS",
@@ -198,6 +200,9 @@ QUESTION_STOPWORDS = frozenset(
 )
 
 
+_UNSTEMMED = ENGLISH_STOPWORDS | QUESTION_STOPWORDS
+
+
 def han_count(text: str) -> int:
     """How many Han characters ``text`` holds."""
     return len(_HAN.findall(text))
@@ -218,6 +223,8 @@ def content_terms(text: str) -> set[str]:
 
     A snake_case identifier counts whole and as its words: "KB_INGEST__CHUNK_SIZE" answers "chunk size";
     so does a hyphenated word without digits ("CPU-only" shares "CPU"; "ChatGLM-6B" names a model).
+    English words count by their stem ("installed" shares "install" with the sentence that says what to
+    install); stopwords stay as written, so the stopword lists still take them out.
     """
     lowered = text.lower()
     terms = {word.strip(".-") for word in _TERM_WORD.findall(lowered) if len(word) > 1}
@@ -229,6 +236,10 @@ def content_terms(text: str) -> set[str]:
         for part in word.split("-")
         if len(part) > 1
     )
+    words = [term for term in terms if term.isascii() and term.isalpha() and term not in _UNSTEMMED]
+    if words:
+        terms.difference_update(words)
+        terms.update(snowballstemmer.stemmer("english").stemWords(words))
     cjk_runs = _HAN_RUN.findall(lowered)
     for run in cjk_runs:
         terms.update(run[i : i + 2] for i in range(len(run) - 1))

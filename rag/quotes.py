@@ -57,7 +57,7 @@ _HEADING_CHARS = 40
 _SENTENCE_ENDS = tuple("。！？.!?；;")
 _LEAD_IN_ENDS = (":", "：")
 #: Words that relate a line to a question by grammar alone ("blocks per batch", "upload per file", "how much").
-_FUNCTION_WORDS = QUESTION_STOPWORDS | ENGLISH_STOPWORDS | {"per", "each", "every", "much", "many"}
+_FUNCTION_WORDS = QUESTION_STOPWORDS | ENGLISH_STOPWORDS | content_terms("per each every much many")
 _ANSWER_WEIGHT = 2.0  # the answer's words say more about the supporting sentence than the question's
 
 

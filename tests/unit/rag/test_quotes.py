@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rag.language import content_terms
 from rag.quotes import (
     asks_for_a_figure,
     best_quote,
@@ -223,3 +224,15 @@ def test_a_figure_strays_when_every_line_stating_it_shares_only_what_all_lines_s
     # Not a figure question, or no figure given: nothing to check.
     assert not strays("每批 50 个 [1]", ("kb 嵌入时怎么分批？", "how does kb batch embeddings?"), rows)
     assert not strays("没有说明 [1]", asked, rows)
+
+
+def test_english_words_count_by_their_stem_and_stopwords_as_written() -> None:
+    assert content_terms("installed models") == content_terms("install model") == {"instal", "model"}
+    assert {"does", "what"} <= content_terms("What does it take?")  # the stopword lists still match them
+    # "installed" in the question makes the reply's "install" no sign that it read the gcc sentence.
+    question = "What do I need installed to run a quantized ChatGLM-6B on the CPU?"
+    passage = "If you need to run the quantized model on the CPU, you also need to install gcc and openmp."
+    quote = best_quote(passage, question)
+    assert quote is not None
+    assert ignores("To run it on the CPU, you need to install PyTorch-Nightly.", quote, question)
+    assert not ignores("You need to install gcc and openmp.", quote, question)
