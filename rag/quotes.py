@@ -182,10 +182,12 @@ def strays(answer: str, wordings: Sequence[str], passages: Sequence[str]) -> boo
     """For a figure question, every figure ``answer`` gives stands only in lines unrelated to the question.
 
     A line is related when it shares a word with a wording of the question (``wordings``: the question and
-    its translation) that not every shown passage holds ("kb" names every settings row). The small model
-    answers "kb 嵌入时默认每批处理多少个切块" with the 50 of the upload-size row: the figure is in a source, so
-    it is grounded, but nothing about batches stands beside it. Unlike ``contradicts`` this holds across
-    languages: the translation meets an English row where the Chinese question cannot.
+    its translation) that stands in fewer than half of the shown lines ("kb" names every settings row).
+    The small model answers "kb 嵌入时默认每批处理多少个切块" with the 50 of the upload-size row: the figure
+    is in a source, so it is grounded, but nothing about batches stands beside it. Unlike ``contradicts``
+    this holds across languages: the translation meets an English row where the Chinese question cannot.
+    Within one focused passage the question's own words can stand in half its lines too, and a right
+    figure then strays (seen on the held-out half with the quality model; not yet handled).
     """
     if not any(asks_for_a_figure(asked) for asked in wordings):
         return False
