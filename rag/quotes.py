@@ -194,12 +194,13 @@ def strays(answer: str, wordings: Sequence[str], passages: Sequence[str]) -> boo
     asked_numbers = set().union(*(_numbers(asked) for asked in wordings))
     given = _numbers(_strip_markers(answer)) - asked_numbers
     lines = [passage[start:end] for passage in passages for start, end in sentence_spans(passage)]
+    line_terms = [content_terms(line) for line in lines]
     # A word in half the lines or more names the whole table ("kb", "default" in every settings row).
-    counts = Counter(term for line in lines for term in content_terms(line))
+    counts = Counter(term for terms in line_terms for term in terms)
     everywhere = {term for term, count in counts.items() if count >= max(2, len(lines) / 2)}
     wanted = set().union(*(content_terms(asked) for asked in wordings)) - everywhere - _FUNCTION_WORDS
-    holders = [line for line in lines if _numbers(line) & given]
-    return bool(wanted and holders) and not any(content_terms(line) & wanted for line in holders)
+    holders = [terms for line, terms in zip(lines, line_terms, strict=True) if _numbers(line) & given]
+    return bool(wanted and holders) and not any(terms & wanted for terms in holders)
 
 
 def ignores(answer: str, quote: Quote, question: str) -> bool:
